@@ -1,0 +1,155 @@
+"""Turn a source state dict into the reference generator's keys and weight-norm forms, recording every step."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from torch import Tensor
+
+from .errors import KeyMappingError, format_keys
+from .keymap import map_keys
+from .report import TensorRecord
+from .spec import FormatSpec, WeightNormRule
+from .weight_norm import convert_weight_norm, group_weight_keys, parse_weight_key, weight_keys
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RenamedStateDict:
+    """Source tensors under target names (weight-norm forms as in the source), with their origins."""
+
+    tensors: dict[str, Tensor]
+    origins: dict[str, tuple[str, str]]  # target key -> (source key, rule origin)
+    dropped: tuple[TensorRecord, ...]
+    unmapped: tuple[str, ...]
+    forms: dict[str, str]  # target module prefix -> weight form in the source
+
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Target-space shapes; a weight-norm pair reports its effective weight's shape under ``<prefix>.weight``."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for key, tensor in self.tensors.items():
+            parsed = parse_weight_key(key)
+            if parsed and parsed[1] != "plain":
+                prefix, form = parsed
+                shapes[weight_keys(prefix, "plain")[0]] = tuple(self.tensors[weight_keys(prefix, form)[1]].shape)
+            else:
+                shapes[key] = tuple(tensor.shape)
+        return shapes
+
+
+@dataclass(frozen=True)
+class ConvertResult:
+    """The target state dict in the model's forms, and a record for every source tensor."""
+
+    state_dict: dict[str, Tensor]
+    records: tuple[TensorRecord, ...]
+    unmapped: tuple[str, ...]
+
+
+def rename_state_dict(source: Mapping[str, Tensor], spec: FormatSpec) -> RenamedStateDict:
+    """Apply the spec's drops and full-match renames; never mutates ``source``.
+
+    Raises:
+        KeyMappingError: ambiguous or colliding keys, or one layer stored in two weight-norm forms.
+    """
+    prefix = spec.container.strip_prefix
+    keyed = {}
+    for key, tensor in source.items():
+        keyed[key[len(prefix):] if prefix and key.startswith(prefix) else key] = (key, tensor)
+    mapping = map_keys(keyed, spec.rename_rules, spec.drop_rules)
+    tensors = {target: keyed[key][1] for key, (target, _) in mapping.renamed.items()}
+    origins = {target: (keyed[key][0], rule) for key, (target, rule) in mapping.renamed.items()}
+    dropped = tuple(
+        TensorRecord("dropped", (keyed[key][0],), (), reason) for key, reason in sorted(mapping.dropped.items())
+    )
+    unmapped = tuple(keyed[key][0] for key in mapping.unmapped)
+    forms = group_weight_keys(tensors)
+    return RenamedStateDict(tensors, origins, dropped, unmapped, forms)
+
+
+def source_dim(rules: tuple[WeightNormRule, ...], prefix: str) -> int | None:
+    """The declared weight-norm dim of target layer ``prefix`` (first matching rule; 0 when none matches)."""
+    for rule in rules:
+        if rule.modules.fullmatch(prefix):
+            return rule.dim
+    return 0
+
+
+def _expected_form(prefix: str, expected: Collection[str]) -> str | None:
+    for form in ("plain", "parametrized", "legacy"):
+        if weight_keys(prefix, form)[0] in expected:
+            return form
+    return None
+
+
+def reconcile_forms(
+    renamed: RenamedStateDict,
+    expected: Collection[str],
+    *,
+    rules: tuple[WeightNormRule, ...],
+    target_dim: Callable[[str], int | None],
+) -> ConvertResult:
+    """Convert each layer's weight to the form the model expects, with the declared source dim.
+
+    Args:
+        renamed: the output of :func:`rename_state_dict`.
+        expected: the model's state-dict keys.
+        rules: the spec's weight-norm dim declarations (target space) for source g/v pairs.
+        target_dim: the model's dim for a parametrized layer.
+    """
+    state_dict: dict[str, Tensor] = {}
+    records: list[TensorRecord] = list(renamed.dropped)
+    handled: set[str] = set()
+    for prefix, form in renamed.forms.items():
+        wanted = _expected_form(prefix, expected)
+        if wanted is None or wanted == form:
+            continue
+        source_keys = weight_keys(prefix, form)
+        dim = source_dim(rules, prefix) if form != "plain" else None
+        new_dim = target_dim(prefix) if wanted != "plain" else None
+        if form == "plain":
+            dim = new_dim
+        converted = convert_weight_norm(
+            renamed.tensors, prefix, source_form=form, target_form=wanted, dim=dim, target_dim=new_dim
+        )
+        state_dict.update(converted)
+        handled.update(source_keys)
+        dims = f"dim {dim}" if form == "plain" or wanted == "plain" or dim == new_dim else f"dim {dim} -> {new_dim}"
+        records.append(
+            TensorRecord(
+                "converted",
+                tuple(renamed.origins[k][0] for k in source_keys),
+                tuple(converted),
+                f"{form} -> {wanted} ({dims})",
+            )
+        )
+    for key, tensor in renamed.tensors.items():
+        if key in handled:
+            continue
+        state_dict[key] = tensor
+        source, rule = renamed.origins[key]
+        records.append(TensorRecord("mapped", (source,), (key,), rule))
+    records.extend(TensorRecord("unexpected", (key,), (), "no rename rule matches") for key in renamed.unmapped)
+    return ConvertResult(state_dict, tuple(records), renamed.unmapped)
+
+
+def form_counts(renamed: RenamedStateDict, rules: tuple[WeightNormRule, ...]) -> dict[str, int]:
+    """How many of the declared weight-norm layers arrived in each source form."""
+    counter = Counter(
+        form for prefix, form in renamed.forms.items() if any(rule.modules.fullmatch(prefix) for rule in rules)
+    )
+    return dict(counter)
+
+
+def check_unmapped(unmapped: tuple[str, ...], spec: FormatSpec) -> None:
+    """Raise when source keys matched no rule (strict loading)."""
+    if unmapped:
+        raise KeyMappingError(
+            f"{len(unmapped)} source key(s) match no rename or drop rule of format '{spec.name}' "
+            f"({spec.path.name}); a wrong format, or a layout this spec does not describe:\n"
+            + format_keys(unmapped)
+        )

@@ -1,0 +1,84 @@
+"""The exception hierarchy of vits-adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+MAX_LISTED = 20
+
+
+def format_keys(keys: Iterable[str], limit: int = MAX_LISTED) -> str:
+    """Sorted keys, one per indented line, capped at ``limit`` with a "(+N more)" line."""
+    ordered = sorted(keys)
+    lines = [f"  {key}" for key in ordered[:limit]]
+    if len(ordered) > limit:
+        lines.append(f"  (+{len(ordered) - limit} more)")
+    return "\n".join(lines)
+
+
+class VitsAdapterError(Exception):
+    """Base class of every error raised by vits-adapters."""
+
+
+class SpecError(VitsAdapterError, ValueError):
+    """A YAML spec or config is malformed: unknown field, bad pattern, wrong type."""
+
+
+class UnknownNameError(VitsAdapterError, KeyError):
+    """A format, adapter or command name is not registered."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; keep it readable.
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointNotFoundError(VitsAdapterError, FileNotFoundError):
+    """The checkpoint is missing locally, not cached while offline, or absent on the Hub."""
+
+
+class CheckpointReadError(VitsAdapterError):
+    """A checkpoint file is corrupt, truncated, or needs unsafe pickle globals."""
+
+
+class FormatDetectionError(VitsAdapterError):
+    """No format spec, or more than one, matches a checkpoint."""
+
+
+class KeyMappingError(VitsAdapterError):
+    """Source keys are unmapped, ambiguous or colliding, or a weight-norm dim does not fit."""
+
+
+class ConfigMismatchError(VitsAdapterError, ValueError):
+    """Hyperparameters from a config disagree with what the tensors determine."""
+
+
+class StateDictMismatchError(VitsAdapterError):
+    """Converted tensors do not fill the model exactly: missing, unexpected or mis-shaped keys."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: Iterable[str] = (),
+        unexpected: Iterable[str] = (),
+        mismatched: Iterable[str] = (),
+    ) -> None:
+        self.missing = sorted(missing)
+        self.unexpected = sorted(unexpected)
+        self.mismatched = sorted(mismatched)
+        parts = [message]
+        for label, keys in (
+            ("missing", self.missing),
+            ("unexpected", self.unexpected),
+            ("mis-shaped", self.mismatched),
+        ):
+            if keys:
+                parts.append(f"{label} ({len(keys)}):\n{format_keys(keys)}")
+        super().__init__("\n".join(parts))
+
+
+class InvalidInputError(VitsAdapterError, ValueError):
+    """Synthesis input is unusable: empty token sequence, bad speaker id, unknown symbols."""
+
+
+class SilentOutputError(VitsAdapterError):
+    """Synthesized audio is silent, too short, or not finite."""

@@ -1,0 +1,1 @@
+"""The reference VITS generator and its building blocks."""

@@ -1,0 +1,122 @@
+"""from_pretrained: resolve, read, detect, rename, size, build, convert and load, one named step each."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoint import read_checkpoint
+from .config_readers import ConfigInfo, read_config
+from .convert import check_unmapped, form_counts, reconcile_forms, rename_state_dict
+from .detect import detect_format
+from .load import load_converted
+from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
+from .registry import all_formats, get_format
+from .report import LoadReport
+from .resolve import resolve_source
+from .shape_inference import resolve_hparams
+from .voice import Voice
+
+logger = logging.getLogger(__name__)
+
+
+def _config_info(config: Mapping[str, Any] | str | Path | None, found: Path | None, reader: str) -> ConfigInfo | None:
+    if config is not None:
+        return read_config(reader, config, None if isinstance(config, Mapping) else str(config))
+    if found is not None:
+        return read_config(reader, found)
+    return None
+
+
+def from_pretrained(
+    source: str | Path,
+    *,
+    config: Mapping[str, Any] | str | Path | None = None,
+    format: str = "auto",
+    revision: str | None = None,
+    cache_dir: str | Path | None = None,
+    local_files_only: bool = False,
+    token: str | bool | None = None,
+    force_download: bool = False,
+    weight_norm: str = "fold",
+    strict: bool = True,
+    device: str | torch.device = "cpu",
+    trust_pickle: bool = False,
+) -> Voice:
+    """Load a VITS checkpoint of any supported layout into the reference generator.
+
+    Args:
+        source: a Hub repo id (``org/name``), a local folder, or a checkpoint file.
+        config: the checkpoint's config (path or dict) when it is not beside the weights.
+        format: a format name from ``configs/formats`` or ``"auto"`` to detect it.
+        revision, cache_dir, local_files_only, token, force_download: forwarded to huggingface_hub.
+        weight_norm: ``"fold"`` (plain weights, inference) or ``"keep"`` (parametrized weight norm, fine-tuning).
+        strict: refuse any missing, unexpected or mis-shaped tensor (default). ``False`` loads what fits and
+            lists the gaps in the report.
+        device: where the generator lives.
+        trust_pickle: allow the small allowlist of harmless pickle types (paths, numpy scalars) in ``.pth``/``.ckpt``.
+
+    Returns:
+        A :class:`Voice` with ``.generator``, ``.config``, ``.report``, ``.sample_rate`` and ``.synthesize``.
+
+    Raises:
+        CheckpointNotFoundError, CheckpointReadError, FormatDetectionError, KeyMappingError,
+        ConfigMismatchError, StateDictMismatchError, SpecError: each says what was wrong and what to do.
+
+    Example:
+        >>> voice = from_pretrained("org/vits-voice", local_files_only=True)  # doctest: +SKIP
+        >>> print(voice.report)  # doctest: +SKIP
+    """
+    if weight_norm not in WEIGHT_NORM_MODES:
+        raise ValueError(f"weight_norm must be one of {WEIGHT_NORM_MODES}, got {weight_norm!r}")
+    specs = all_formats() if format == "auto" else [get_format(format)]
+    specs.sort(key=lambda s: s.name != "vits-adapters")  # our own layout first: it is the cheapest to confirm
+    located = resolve_source(
+        source,
+        specs,
+        revision=revision,
+        cache_dir=cache_dir,
+        local_files_only=local_files_only,
+        token=token,
+        force_download=force_download,
+    )
+    raw = read_checkpoint(located.weights, trust_pickle=trust_pickle)
+    detection = detect_format(raw.content, raw.metadata, specs, source=str(located.weights))
+    spec = detection.spec
+    logger.info("format %s", spec.name)
+    renamed = rename_state_dict(detection.unwrapped.state_dict, spec)
+    if strict:
+        check_unmapped(renamed.unmapped, spec)
+    info = _config_info(config, located.config, spec.config_reader)
+    resolved = resolve_hparams(renamed.shapes(), info)
+    dims = {rule.modules.pattern: rule.dim for rule in spec.weight_norm_rules}
+    with torch.device("meta" if strict else "cpu"):
+        generator = VitsGenerator(resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims)
+    expected = generator.state_dict(keep_vars=True)
+    result = reconcile_forms(renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim)
+    outcome = load_converted(generator, result.state_dict, strict=strict, unmapped=result.unmapped)
+    generator.to(device).eval()
+    report = LoadReport(
+        format=spec.name,
+        source=located.label,
+        records=result.records,
+        target_count=len(expected),
+        weight_norm=weight_norm,
+        strict=strict,
+        ignored_entries=detection.unwrapped.ignored,
+        missing=outcome.missing,
+        unexpected=outcome.unexpected,
+        mismatched=outcome.mismatched,
+        hparams_provenance=resolved.provenance,
+        assumed=resolved.assumed,
+        source_forms=form_counts(renamed, spec.weight_norm_rules),
+        casts=outcome.casts,
+        allowed_globals=raw.allowed_globals,
+        revision=located.revision,
+        files=tuple(str(p) for p in (located.weights, located.config) if p is not None),
+    )
+    return Voice(generator=generator, report=report, text_settings=dict(info.text) if info else {})

@@ -1,0 +1,147 @@
+"""Voice: a loaded generator with its report and text frontend, ready to synthesize and to save."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .audio import Audio, assert_audible
+from .errors import InvalidInputError, SpecError
+from .model.hparams import VitsHParams
+from .model.vits import VitsGenerator
+from .report import LoadReport
+from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
+
+
+def _frontend(hparams: VitsHParams, settings: dict[str, Any]) -> TextFrontend | None:
+    if "symbols" in settings:
+        return TextFrontend.from_dict(settings)
+    if hparams.n_vocab == len(ORIGINAL_VITS_SYMBOLS):
+        # The original trainer keeps its symbol table in code; 178 entries means that table.
+        return TextFrontend.original_vits(
+            cleaners=tuple(settings.get("cleaners", ("english_cleaners2",))),
+            add_blank=bool(settings.get("add_blank", True)),
+        )
+    return None
+
+
+class Voice:
+    """A VITS voice: ``generator`` (torch module), ``config`` (hyperparameters), ``report``, ``sample_rate``."""
+
+    def __init__(
+        self, *, generator: VitsGenerator, report: LoadReport, text_settings: dict[str, Any] | None = None
+    ) -> None:
+        self.generator = generator
+        self.report = report
+        self.text_settings = dict(text_settings or {})
+        self.frontend = _frontend(generator.hparams, self.text_settings)
+
+    @property
+    def config(self) -> VitsHParams:
+        """The generator's hyperparameters."""
+        return self.generator.hparams
+
+    @property
+    def sample_rate(self) -> int:
+        """Output sample rate in Hz."""
+        return self.generator.hparams.sampling_rate
+
+    def __repr__(self) -> str:
+        hp = self.config
+        speakers = f", {hp.n_speakers} speakers" if hp.multi_speaker else ""
+        return f"Voice(format={self.report.format!r}, {self.sample_rate} Hz, vocab {hp.n_vocab}{speakers})"
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids for ``text`` through the checkpoint's own symbol table and cleaners."""
+        if self.frontend is None:
+            raise InvalidInputError(
+                f"this checkpoint ({self.report.format}, vocabulary of {self.config.n_vocab}) carries no symbol table; "
+                "pass token_ids=[...] instead of text"
+            )
+        return list(self.frontend.encode(text).token_ids)
+
+    def _check_tokens(self, token_ids: Sequence[int]) -> list[int]:
+        ids = [int(t) for t in token_ids]
+        if not ids:
+            raise InvalidInputError("the token sequence is empty: nothing to synthesize")
+        bad = sorted({t for t in ids if not 0 <= t < self.config.n_vocab})
+        if bad:
+            raise InvalidInputError(
+                f"token id(s) {bad[:10]} are outside the vocabulary (0..{self.config.n_vocab - 1})"
+            )
+        return ids
+
+    def _check_speaker(self, speaker_id: int | None) -> torch.Tensor | None:
+        n = self.config.n_speakers
+        if not self.config.multi_speaker:
+            if speaker_id is not None:
+                raise InvalidInputError(f"this is a single-speaker model; do not pass speaker_id (got {speaker_id})")
+            return None
+        if speaker_id is None:
+            raise InvalidInputError(f"this model has {n} speakers: pass speaker_id (0..{n - 1})")
+        if isinstance(speaker_id, bool) or not isinstance(speaker_id, int) or not 0 <= speaker_id < n:
+            raise InvalidInputError(f"speaker_id must be an integer in 0..{n - 1}, got {speaker_id!r}")
+        return torch.tensor([speaker_id], device=self.device)
+
+    @property
+    def device(self) -> torch.device:
+        """The generator's device."""
+        return next(self.generator.parameters()).device
+
+    def synthesize(
+        self,
+        text: str | None = None,
+        *,
+        token_ids: Sequence[int] | None = None,
+        speaker_id: int | None = None,
+        noise_scale: float = 0.667,
+        noise_scale_w: float = 0.8,
+        length_scale: float = 1.0,
+        seed: int | None = None,
+        check: bool = True,
+    ) -> Audio:
+        """Synthesize ``text`` (through the symbol table) or ``token_ids`` (fed exactly as given).
+
+        With ``seed`` the output is reproducible. With ``check`` (default) silent or non-finite output raises
+        :class:`SilentOutputError`.
+
+        Raises:
+            InvalidInputError: neither or both of text/token_ids, unknown symbols, ids or speaker out of range.
+            SilentOutputError: the waveform is silent, too short or not finite.
+        """
+        if (text is None) == (token_ids is None):
+            raise InvalidInputError("pass exactly one of text or token_ids")
+        ids = self._check_tokens(self.encode(text) if text is not None else token_ids)
+        speakers = self._check_speaker(speaker_id)
+        generator = torch.Generator(device=self.device)
+        if seed is not None:
+            generator.manual_seed(seed)
+        else:
+            generator.seed()
+        with torch.inference_mode():
+            stages = self.generator.infer(
+                torch.tensor([ids], device=self.device),
+                speaker_ids=speakers,
+                noise_scale=noise_scale,
+                noise_scale_w=noise_scale_w,
+                length_scale=length_scale,
+                generator=generator,
+            )
+        waveform = stages.waveform[0, 0].float().cpu().numpy()
+        audio = Audio(waveform, self.sample_rate)
+        if check:
+            assert_audible(audio)
+        return audio
+
+    def save_pretrained(
+        self, directory: str | Path, *, format: str = "vits-adapters", weight_norm: str = "plain", overwrite: bool = False
+    ) -> list[Path]:
+        """Write the voice in ``format`` ("vits-adapters" or "vits-original") with WN layers in ``weight_norm`` form."""
+        from .export import export_voice
+
+        if format not in ("vits-adapters", "vits-original"):
+            raise SpecError(f"cannot write format {format!r}; choose vits-adapters or vits-original")
+        return export_voice(self, Path(directory), format=format, weight_norm=weight_norm, overwrite=overwrite)
