@@ -196,7 +196,9 @@ class VitsGenerator(nn.Module):
         alignment = expand_by_durations(durations, frame_mask)  # [b, frames, tokens]
         mean = torch.matmul(alignment, prior_mean.transpose(1, 2)).transpose(1, 2)
         log_std = torch.matmul(alignment, prior_log_std.transpose(1, 2)).transpose(1, 2)
-        noise = torch.randn(mean.shape, generator=generator, dtype=mean.dtype, device=mean.device)
+        # Same call as the original's randn_like on the same (transposed) layout, so a seeded generator
+        # reproduces the original's noisy output too.
+        noise = torch.empty_like(mean).normal_(generator=generator)
         z_prior = mean + noise * torch.exp(log_std) * noise_scale
         z = self.flow(z_prior, frame_mask, g, reverse=True)
         waveform = self.decoder(z * frame_mask, g)
