@@ -71,6 +71,15 @@ def rename_state_dict(source: Mapping[str, Tensor], spec: FormatSpec) -> Renamed
     return RenamedStateDict(tensors, origins, dropped, unmapped, forms)
 
 
+def drop_targets(renamed: RenamedStateDict, prefix: str, reason: str) -> RenamedStateDict:
+    """Move every tensor whose target key starts with ``prefix`` to the dropped records, with ``reason``."""
+    gone = sorted(key for key in renamed.tensors if key.startswith(prefix))
+    records = tuple(TensorRecord("dropped", (renamed.origins[key][0],), (), reason) for key in gone)
+    kept = {key: tensor for key, tensor in renamed.tensors.items() if key not in gone}
+    forms = {name: form for name, form in renamed.forms.items() if not name.startswith(prefix)}
+    return RenamedStateDict(kept, renamed.origins, renamed.dropped + records, renamed.unmapped, forms)
+
+
 def source_dim(rules: tuple[WeightNormRule, ...], prefix: str) -> int | None:
     """The declared weight-norm dim of target layer ``prefix`` (first matching rule; 0 when none matches)."""
     for rule in rules:

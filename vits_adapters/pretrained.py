@@ -11,7 +11,7 @@ import torch
 
 from .checkpoint import read_checkpoint
 from .config_readers import ConfigInfo, read_config
-from .convert import check_unmapped, form_counts, reconcile_forms, rename_state_dict
+from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
 from .detect import detect_format
 from .load import load_converted
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
@@ -22,6 +22,8 @@ from .shape_inference import resolve_hparams
 from .voice import Voice
 
 logger = logging.getLogger(__name__)
+
+_POSTERIOR_DROP_REASON = "posterior encoder: used in training and voice conversion only (inference_only=True)"
 
 
 def _config_info(config: Mapping[str, Any] | str | Path | None, found: Path | None, reader: str) -> ConfigInfo | None:
@@ -46,6 +48,7 @@ def from_pretrained(
     strict: bool = True,
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
+    inference_only: bool = False,
 ) -> Voice:
     """Load a VITS checkpoint of any supported layout into the reference generator.
 
@@ -59,6 +62,8 @@ def from_pretrained(
             lists the gaps in the report.
         device: where the generator lives.
         trust_pickle: allow the small allowlist of harmless pickle types (paths, numpy scalars) in ``.pth``/``.ckpt``.
+        inference_only: drop the posterior encoder (training and voice conversion only), with that reason in
+            the report; the voice can then not be saved back losslessly.
 
     Returns:
         A :class:`Voice` with ``.generator``, ``.config``, ``.report``, ``.sample_rate`` and ``.synthesize``.
@@ -91,11 +96,15 @@ def from_pretrained(
     renamed = rename_state_dict(detection.unwrapped.state_dict, spec)
     if strict:
         check_unmapped(renamed.unmapped, spec)
+    if inference_only:
+        renamed = drop_targets(renamed, "posterior_encoder.", _POSTERIOR_DROP_REASON)
     info = _config_info(config, located.config, spec.config_reader)
     resolved = resolve_hparams(renamed.shapes(), info)
     dims = {rule.modules.pattern: rule.dim for rule in spec.weight_norm_rules}
     with torch.device("meta" if strict else "cpu"):
-        generator = VitsGenerator(resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims)
+        generator = VitsGenerator(
+            resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims, posterior_encoder=not inference_only
+        )
     expected = generator.state_dict(keep_vars=True)
     result = reconcile_forms(renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim)
     outcome = load_converted(generator, result.state_dict, strict=strict, unmapped=result.unmapped)

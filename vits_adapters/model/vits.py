@@ -62,6 +62,8 @@ class VitsGenerator(nn.Module):
             the layers VITS trains with it, for fine-tuning).
         weight_norm_dims: ``dim`` per weight-norm layer in ``"keep"`` mode, as ``{full-match pattern: dim}``;
             unmatched layers use dim 0.
+        posterior_encoder: build the posterior encoder (training and voice conversion only); leaving it out
+            saves memory for pure text-to-speech.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class VitsGenerator(nn.Module):
         *,
         weight_norm: str = "fold",
         weight_norm_dims: Mapping[str, int | None] | None = None,
+        posterior_encoder: bool = True,
     ) -> None:
         super().__init__()
         if weight_norm not in WEIGHT_NORM_MODES:
@@ -97,15 +100,16 @@ class VitsGenerator(nn.Module):
             hp.upsample_kernel_sizes,
             gin,
         )
-        self.posterior_encoder = PosteriorEncoder(
-            hp.spec_channels,
-            hp.inter_channels,
-            hp.hidden_channels,
-            hp.posterior_kernel_size,
-            hp.posterior_dilation_rate,
-            hp.posterior_n_layers,
-            gin,
-        )
+        if posterior_encoder:
+            self.posterior_encoder = PosteriorEncoder(
+                hp.spec_channels,
+                hp.inter_channels,
+                hp.hidden_channels,
+                hp.posterior_kernel_size,
+                hp.posterior_dilation_rate,
+                hp.posterior_n_layers,
+                gin,
+            )
         self.flow = ResidualCouplingFlow(
             hp.inter_channels,
             hp.hidden_channels,
