@@ -1,4 +1,4 @@
-"""Offline tests of vits_adapters.hub against local Hub caches built by tests.hubcache."""
+"""Offline tests of vits_adapters.hub against local Hub caches built by vits_adapters.local_hub."""
 
 from __future__ import annotations
 
@@ -21,10 +21,10 @@ from huggingface_hub.utils import (
     RevisionNotFoundError,
 )
 
-from tests.hubcache import make_hub_cache
 from vits_adapters import hub
 from vits_adapters.errors import CheckpointNotFoundError, VitsAdapterError
 from vits_adapters.hub import fetch_snapshot, is_repo_id, revision_of
+from vits_adapters.local_hub import publish_to_local_cache
 
 try:  # huggingface_hub >= 1.x detects AI agents from a registry it fetches from the Hub
     from huggingface_hub.utils import _detect_agent
@@ -77,7 +77,7 @@ def cache(tmp_path: Path) -> Path:
 @pytest.fixture()
 def snapshot(cache: Path) -> Path:
     """A cache holding org/voice with a G_1.pth and a config.json."""
-    return make_hub_cache(cache, REPO, {"G_1.pth": WEIGHTS, "config.json": CONFIG})
+    return publish_to_local_cache(cache, REPO, {"G_1.pth": WEIGHTS, "config.json": CONFIG})
 
 
 def _assert_voice(folder: Path, expected: Path) -> None:
@@ -86,10 +86,10 @@ def _assert_voice(folder: Path, expected: Path) -> None:
     assert (folder / "config.json").read_bytes() == CONFIG
 
 
-# --- make_hub_cache -----------------------------------------------------------------------------------------------
+# --- publish_to_local_cache -----------------------------------------------------------------------------------------
 
 
-def test_make_hub_cache_layout(cache: Path, snapshot: Path) -> None:
+def test_publish_to_local_cache_layout(cache: Path, snapshot: Path) -> None:
     repo_folder = cache / "models--org--voice"
     revision = snapshot.name
     assert snapshot == repo_folder / "snapshots" / revision
@@ -104,7 +104,7 @@ def test_make_hub_cache_layout(cache: Path, snapshot: Path) -> None:
         assert pointer.resolve() == weights_blob.resolve()
 
 
-def test_make_hub_cache_is_read_by_huggingface_hub(
+def test_publish_to_local_cache_is_read_by_huggingface_hub(
     cache: Path, snapshot: Path, monkeypatch: pytest.MonkeyPatch, no_network: list[str]
 ) -> None:
     # hf_hub_download builds a user agent even with local_files_only=True, and that fetches the Hub's agent
@@ -126,27 +126,27 @@ def test_make_hub_cache_is_read_by_huggingface_hub(
     assert Path(path).read_bytes() == WEIGHTS
 
 
-def test_make_hub_cache_revision_is_stable_and_content_addressed(tmp_path: Path) -> None:
-    first = make_hub_cache(tmp_path / "a", REPO, {"G_1.pth": WEIGHTS})
-    again = make_hub_cache(tmp_path / "b", REPO, {"G_1.pth": WEIGHTS})
-    other = make_hub_cache(tmp_path / "c", REPO, {"G_1.pth": WEIGHTS + b"!"})
+def test_publish_to_local_cache_revision_is_stable_and_content_addressed(tmp_path: Path) -> None:
+    first = publish_to_local_cache(tmp_path / "a", REPO, {"G_1.pth": WEIGHTS})
+    again = publish_to_local_cache(tmp_path / "b", REPO, {"G_1.pth": WEIGHTS})
+    other = publish_to_local_cache(tmp_path / "c", REPO, {"G_1.pth": WEIGHTS + b"!"})
     assert first.name == again.name != other.name
 
 
-def test_make_hub_cache_accepts_paths_nested_names_and_refs(cache: Path, tmp_path: Path) -> None:
+def test_publish_to_local_cache_accepts_paths_nested_names_and_refs(cache: Path, tmp_path: Path) -> None:
     source = tmp_path / "config.json"
     source.write_bytes(CONFIG)
     revision = "a" * 40
-    folder = make_hub_cache(cache, "voice", {"sub/config.json": source}, revision=revision, ref="v1")
+    folder = publish_to_local_cache(cache, "voice", {"sub/config.json": source}, revision=revision, ref="v1")
     assert folder == cache / "models--voice" / "snapshots" / revision
     assert (folder / "sub" / "config.json").read_bytes() == CONFIG
     assert (cache / "models--voice" / "refs" / "v1").read_text() == revision
 
 
 @pytest.mark.parametrize("revision", ["main", "A" * 40, "abc"])
-def test_make_hub_cache_rejects_non_hash_revision(cache: Path, revision: str) -> None:
+def test_publish_to_local_cache_rejects_non_hash_revision(cache: Path, revision: str) -> None:
     with pytest.raises(ValueError, match="40 lowercase hex"):
-        make_hub_cache(cache, REPO, {"a.json": b"{}"}, revision=revision)
+        publish_to_local_cache(cache, REPO, {"a.json": b"{}"}, revision=revision)
 
 
 # --- fetch_snapshot: success ----------------------------------------------------------------------------------------
@@ -165,8 +165,8 @@ def test_fetch_by_commit_hash(cache: Path, snapshot: Path, no_network: list[str]
 
 
 def test_fetch_by_other_ref(cache: Path, no_network: list[str]) -> None:
-    make_hub_cache(cache, REPO, {"G_1.pth": WEIGHTS, "config.json": CONFIG})
-    tagged = make_hub_cache(cache, REPO, {"G_2.pth": WEIGHTS}, ref="v2")
+    publish_to_local_cache(cache, REPO, {"G_1.pth": WEIGHTS, "config.json": CONFIG})
+    tagged = publish_to_local_cache(cache, REPO, {"G_2.pth": WEIGHTS}, ref="v2")
     folder = fetch_snapshot(REPO, allow_patterns=PATTERNS, revision="v2", cache_dir=cache, local_files_only=True)
     assert folder == tagged and (folder / "G_2.pth").is_file()
 
@@ -244,7 +244,7 @@ def test_unknown_revision_offline(
 
 
 def test_no_file_matches_patterns(cache: Path, no_network: list[str]) -> None:
-    make_hub_cache(cache, REPO, {"README.md": b"# voice", "model.onnx": b"onnx"})
+    publish_to_local_cache(cache, REPO, {"README.md": b"# voice", "model.onnx": b"onnx"})
     with pytest.raises(CheckpointNotFoundError) as info:
         fetch_snapshot(REPO, allow_patterns=PATTERNS, cache_dir=cache, local_files_only=True)
     message = str(info.value)
@@ -301,7 +301,7 @@ def test_token_never_leaks(
     cache: Path, cached: bool, caplog: pytest.LogCaptureFixture, no_network: list[str]
 ) -> None:
     if cached:
-        make_hub_cache(cache, REPO, {"G_1.pth": WEIGHTS, "config.json": CONFIG})
+        publish_to_local_cache(cache, REPO, {"G_1.pth": WEIGHTS, "config.json": CONFIG})
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="huggingface_hub")
     try:

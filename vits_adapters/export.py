@@ -154,8 +154,9 @@ def export_voice(voice: Voice, directory: Path, *, format: str, weight_norm: str
         names = ["G_0.pth", "config.json"]
         _prepare(directory, names, overwrite)
         checkpoint = {"model": _to_original_keys(state), "iteration": 0, "optimizer": None, "learning_rate": 0.0}
-        with atomic_write(directory / names[0], overwrite=overwrite) as tmp:
-            torch.save(checkpoint, tmp)
+        # Saving through a handle keeps the temporary file's name out of the archive, so equal tensors give equal bytes.
+        with atomic_write(directory / names[0], overwrite=overwrite) as tmp, tmp.open("wb") as handle:
+            torch.save(checkpoint, handle)
         _write_json(directory / names[1], config, overwrite)
     logger.info("wrote %s in %s form to %s", format, weight_norm, directory)
     return [directory / n for n in names]

@@ -1,4 +1,4 @@
-"""Build a genuine local Hugging Face Hub cache so tests can resolve repos offline."""
+"""Publish files into a local Hugging Face Hub cache layout so a repo id resolves offline."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from .atomic import atomic_write
+
 logger = logging.getLogger(__name__)
 
 _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
@@ -17,19 +19,36 @@ _COMMIT_HASH = re.compile(r"[0-9a-f]{40}")
 _LFS_SUFFIXES = frozenset({".pth", ".pt", ".ckpt", ".bin", ".safetensors", ".onnx", ".h5", ".msgpack", ".npz"})
 
 
-def make_hub_cache(
-    cache_dir: Path,
+def publish_to_local_cache(
+    cache_dir: str | os.PathLike[str],
     repo_id: str,
-    files: Mapping[str, bytes | Path],
+    files: Mapping[str, bytes | str | os.PathLike[str]],
     *,
     revision: str | None = None,
     ref: str = "main",
 ) -> Path:
-    """Add one snapshot of a model repo to ``cache_dir`` and point ``refs/<ref>`` at it; return the snapshot folder.
+    """Add one snapshot of a model repo to ``cache_dir`` and point ``refs/<ref>`` at it.
 
-    Layout, as huggingface_hub writes it: ``models--<org>--<name>/blobs/<etag>``, ``snapshots/<revision>/<file>``
-    (a relative symlink to the blob, or a copy where symlinks fail) and ``refs/<ref>`` holding the bare revision.
-    The revision defaults to a sha1 of the file names and contents. Calling again adds another snapshot.
+    The layout is the one huggingface_hub writes and reads: ``models--<org>--<name>/blobs/<etag>``,
+    ``snapshots/<revision>/<file>`` (a relative symlink to the blob, or a copy where symlinks fail) and
+    ``refs/<ref>`` holding the bare revision. Blobs and refs are written atomically. Calling again adds another
+    snapshot beside the first.
+
+    Args:
+        cache_dir: the Hub cache folder (what ``cache_dir=`` of ``from_pretrained`` receives).
+        repo_id: ``org/name`` (or ``name``).
+        files: repo-relative file name -> its bytes, or the path of a file to copy.
+        revision: a 40-hex commit hash; defaults to a sha1 of the file names and contents.
+        ref: the branch or tag name that points at the snapshot.
+
+    Returns:
+        The snapshot folder.
+
+    Raises:
+        ValueError: no files, a file name escaping the repo, or a revision that is not a commit hash.
+
+    Example:
+        >>> publish_to_local_cache(tmp / "hub", "org/voice", {"G_0.pth": path})  # doctest: +SKIP
     """
     if not files:
         raise ValueError("files must name at least one file")
@@ -47,8 +66,9 @@ def make_hub_cache(
 
     for name, data in contents.items():
         blob = blobs / _etag(name, data)
-        if not blob.exists():
-            blob.write_bytes(data)
+        if not blob.exists():  # blobs are content-addressed, and written atomically, so an existing one is whole
+            with atomic_write(blob) as temp:
+                temp.write_bytes(data)
         pointer = snapshot.joinpath(*PurePosixPath(name).parts)
         pointer.parent.mkdir(parents=True, exist_ok=True)
         if pointer.is_symlink() or pointer.exists():
@@ -56,12 +76,13 @@ def make_hub_cache(
         try:
             os.symlink(os.path.relpath(blob, pointer.parent), pointer)
         except OSError as err:  # e.g. Windows without developer mode
-            logger.debug("Symlinks unavailable (%s); copying %s", err, name)
+            logger.debug("symlinks unavailable (%s); copying %s", err, name)
             shutil.copyfile(blob, pointer)
 
     ref_file = repo_folder / "refs" / ref
-    ref_file.parent.mkdir(parents=True, exist_ok=True)
-    ref_file.write_text(revision, encoding="utf-8")  # no newline: huggingface_hub reads the file verbatim
+    with atomic_write(ref_file) as temp:
+        temp.write_text(revision, encoding="utf-8")  # no newline: huggingface_hub reads the file verbatim
+    logger.info("published %d file(s) to %s@%s", len(contents), repo_id, revision[:8])
     return snapshot
 
 
@@ -73,7 +94,7 @@ def _repo_path(name: str) -> str:
     return path.as_posix()
 
 
-def _read(data: bytes | Path) -> bytes:
+def _read(data: bytes | str | os.PathLike[str]) -> bytes:
     """The bytes of an in-memory blob or of a file on disk."""
     return bytes(data) if isinstance(data, (bytes, bytearray)) else Path(data).read_bytes()
 
