@@ -1,4 +1,4 @@
-"""Shared fixtures: seeded Piper peers saved in the original VITS layout, and a tiny reference model factory."""
+"""Shared fixtures: seeded Piper peers, and the same peers saved in the original VITS layout."""
 
 from __future__ import annotations
 
@@ -9,30 +9,6 @@ import pytest
 import torch
 
 from tests.peers.piper_reference import CASES, build_peer, original_checkpoint, original_config
-
-from vits_adapters.model.hparams import VitsHParams
-
-TINY = dict(
-    n_vocab=30,
-    spec_channels=17,
-    inter_channels=8,
-    hidden_channels=16,
-    filter_channels=32,
-    n_heads=2,
-    n_layers=1,
-    resblock_kernel_sizes=(3, 5),
-    resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
-    upsample_rates=(4, 4),
-    upsample_initial_channel=16,
-    upsample_kernel_sizes=(8, 8),
-    flow_n_layers=2,
-    posterior_n_layers=2,
-)
-
-
-def tiny_hparams(**overrides) -> VitsHParams:
-    """A very small reference configuration (fast to build, all components present)."""
-    return VitsHParams(**{**TINY, **overrides})
 
 
 @pytest.fixture(scope="session")

@@ -1,14 +1,6 @@
 """The ``vits-adapters`` command line: inspect, convert, synth, demo and formats, with typed exit codes.
 
-Exit codes:
-    0  success
-    1  any other vits-adapters error, or a file-system error (e.g. an output that exists without --overwrite)
-    2  usage error (bad or missing arguments)
-    3  SpecError, UnknownNameError (bad config or spec, unknown format name)
-    4  CheckpointNotFoundError, CheckpointReadError (missing, not cached, corrupt or unsafe checkpoint)
-    5  FormatDetectionError, KeyMappingError, StateDictMismatchError, ConfigMismatchError
-    6  SilentOutputError (synthesized audio is silent, too short or not finite)
-    7  InvalidInputError (empty or unknown text, token or speaker id out of range)
+The exit codes are in ``_EPILOG`` (printed by ``--help``) and ``EXIT_CODES``.
 """
 
 from __future__ import annotations
@@ -54,7 +46,6 @@ EXIT_CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 _TEXT_WIDTH = 100
-# Kept in step with the module docstring, which `python -OO` strips.
 _EPILOG = """\
 exit codes:
   0  success
