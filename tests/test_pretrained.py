@@ -19,6 +19,7 @@ from vits_adapters import (
     InvalidInputError,
     KeyMappingError,
     SilentOutputError,
+    SpecError,
     StateDictMismatchError,
     from_pretrained,
 )
@@ -272,3 +273,14 @@ def test_inference_only_drops_the_posterior_encoder_with_a_reason(peers, single_
     assert voice.report.complete
     ids = typical_token_ids(CASES["single"], 8)
     torch.testing.assert_close(_wave(voice, ids), peer_infer(peers["single"], ids)["o"], atol=2e-6, rtol=0)
+
+
+def test_an_inference_only_voice_saves_and_reloads_without_the_posterior_encoder(single_dir, tmp_path):
+    voice = from_pretrained(single_dir, inference_only=True)
+    voice.save_pretrained(tmp_path / "lean")
+    again = from_pretrained(tmp_path / "lean")
+    assert again.report.complete and not hasattr(again.generator, "posterior_encoder")
+    ids = [1, 4, 9, 2, 7]
+    torch.testing.assert_close(_wave(again, ids), _wave(voice, ids), atol=0, rtol=0)
+    with pytest.raises(SpecError, match="posterior encoder"):
+        voice.save_pretrained(tmp_path / "orig", format="vits-original")

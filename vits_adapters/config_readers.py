@@ -40,6 +40,7 @@ class ConfigInfo:
     checks: dict[str, Any] = field(default_factory=dict)  # e.g. hop_length, compared with the decoder
     ignored: dict[str, str] = field(default_factory=dict)  # field -> why it does not shape the generator
     source: str = ""
+    has_posterior_encoder: bool = True  # False for a voice saved after loading with inference_only=True
 
 
 def _typed(section: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
@@ -91,13 +92,21 @@ def read_own_config(data: Mapping[str, Any], source: str = "config") -> ConfigIn
     """Our saved form: ``{"format": "vits-adapters", "hparams": {...}, "text": {...}}``."""
     if not isinstance(data, Mapping) or data.get("format") != "vits-adapters" or not isinstance(data.get("hparams"), Mapping):
         raise SpecError(f"{source}: not a vits-adapters config (needs \"format\": \"vits-adapters\" and an 'hparams' mapping)")
-    unknown = sorted(set(data) - {"format", "hparams", "text", "source", "library"})
+    unknown = sorted(set(data) - {"format", "hparams", "text", "source", "library", "components"})
     if unknown:
         raise SpecError(f"{source}: unknown field(s) {', '.join(unknown)}")
     text = data.get("text") or {}
     if not isinstance(text, Mapping):
         raise SpecError(f"{source}: field 'text' must be a mapping")
-    return ConfigInfo(hparams=dict(data["hparams"]), text=dict(text), source=source)
+    components = data.get("components") or {}
+    if not isinstance(components, Mapping) or set(components) - {"posterior_encoder"}:
+        raise SpecError(f"{source}: field 'components' may only hold 'posterior_encoder' (true/false)")
+    return ConfigInfo(
+        hparams=dict(data["hparams"]),
+        text=dict(text),
+        source=source,
+        has_posterior_encoder=bool(components.get("posterior_encoder", True)),
+    )
 
 
 CONFIG_READERS: dict[str, Callable[[Mapping[str, Any], str], ConfigInfo]] = {

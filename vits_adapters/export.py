@@ -89,6 +89,7 @@ def _own_config(voice: Voice) -> dict[str, Any]:
     return {
         "format": "vits-adapters",
         "hparams": voice.config.to_dict(),
+        "components": {"posterior_encoder": hasattr(voice.generator, "posterior_encoder")},
         "text": text,
         "source": {"source": report.source, "format": report.format, "revision": report.revision},
         "library": _library_versions(),
@@ -97,6 +98,11 @@ def _own_config(voice: Voice) -> dict[str, Any]:
 
 def _original_config(voice: Voice) -> dict[str, Any]:
     hp = voice.config
+    if not hasattr(voice.generator, "posterior_encoder"):
+        raise SpecError(
+            "the original VITS layout needs the posterior encoder, which this voice dropped (inference_only=True); "
+            "load it again without inference_only to write this layout"
+        )
     fixed = {name: getattr(hp, name) for name in _ORIGINAL_FIXED if getattr(hp, name) != _ORIGINAL_FIXED[name]}
     if fixed:
         raise SpecError(

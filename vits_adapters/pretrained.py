@@ -96,14 +96,15 @@ def from_pretrained(
     renamed = rename_state_dict(detection.unwrapped.state_dict, spec)
     if strict:
         check_unmapped(renamed.unmapped, spec)
+    info = _config_info(config, located.config, spec.config_reader)
     if inference_only:
         renamed = drop_targets(renamed, "posterior_encoder.", _POSTERIOR_DROP_REASON)
-    info = _config_info(config, located.config, spec.config_reader)
+    with_posterior = not inference_only and (info is None or info.has_posterior_encoder)
     resolved = resolve_hparams(renamed.shapes(), info)
     dims = {rule.modules.pattern: rule.dim for rule in spec.weight_norm_rules}
     with torch.device("meta" if strict else "cpu"):
         generator = VitsGenerator(
-            resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims, posterior_encoder=not inference_only
+            resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims, posterior_encoder=with_posterior
         )
     expected = generator.state_dict(keep_vars=True)
     result = reconcile_forms(renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim)
