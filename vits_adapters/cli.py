@@ -31,6 +31,7 @@ from .errors import (
     UnknownNameError,
     VitsAdapterError,
 )
+from .export import LAYOUTS, output_names
 from .model.hparams import VitsHParams
 from .voice import Voice
 from .weight_norm import group_weight_keys
@@ -56,8 +57,6 @@ exit codes:
   5  FormatDetectionError, KeyMappingError, StateDictMismatchError, ConfigMismatchError
   6  SilentOutputError (synthesized audio is silent, too short or not finite)
   7  InvalidInputError (empty or unknown text, token or speaker id out of range)"""
-_WRITTEN_FILES = {"vits-adapters": ("model.safetensors", "config.json"), "vits-original": ("G_0.pth", "config.json")}
-_DEFAULT_WEIGHT_NORM = {"vits-adapters": "plain", "vits-original": "legacy"}
 
 
 class _UsageError(Exception):
@@ -197,9 +196,9 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _cmd_convert(args: argparse.Namespace) -> _Output:
     voice = _load(args, strict=True)
-    weight_norm = args.weight_norm or _DEFAULT_WEIGHT_NORM[args.to]
+    weight_norm = args.weight_norm or LAYOUTS[args.to].default_weight_norm
     out_dir = Path(args.out_dir)
-    targets = [out_dir / name for name in _WRITTEN_FILES[args.to]]
+    targets = [out_dir / name for name in output_names(voice, args.to)]
     clashes = [t for t in targets for s in voice.report.files if _same_file(t, Path(s))]
     if clashes:
         raise FileExistsError(
@@ -356,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_load_flags(convert, runtime=False)
     convert.add_argument("out_dir", metavar="OUT_DIR", help="output folder")
-    convert.add_argument("--to", choices=tuple(_WRITTEN_FILES), default="vits-adapters", help="output format")
+    convert.add_argument("--to", choices=tuple(LAYOUTS), default="vits-adapters", help="output format")
     convert.add_argument(
         "--weight-norm",
         choices=("plain", "legacy", "parametrized"),
@@ -372,9 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("-o", "--output", required=True, metavar="OUT.wav", help="WAV file to write")
     synth.add_argument("--speaker", type=int, help="speaker id of a multi-speaker model")
     synth.add_argument("--seed", type=int, help="seed of the synthesis noise (default: random)")
-    synth.add_argument("--noise-scale", type=float, default=0.667, help="prior noise scale (default 0.667)")
-    synth.add_argument("--noise-scale-w", type=float, default=0.8, help="duration noise scale (default 0.8)")
-    synth.add_argument("--length-scale", type=float, default=1.0, help="> 1 speaks slower (default 1.0)")
+    synth.add_argument("--noise-scale", type=float, help="prior noise scale (default: the voice's, else 0.667)")
+    synth.add_argument("--noise-scale-w", type=float, help="duration noise scale (default: the voice's, else 0.8)")
+    synth.add_argument("--length-scale", type=float, help="> 1 speaks slower (default: the voice's, else 1.0)")
     synth.add_argument("--no-check", action="store_true", help="write the audio even if it is silent or not finite")
 
     demo = command("demo", "offline end-to-end run on a random-weight voice (the audio is noise)", _cmd_demo)

@@ -41,6 +41,7 @@ class ConfigInfo:
     ignored: dict[str, str] = field(default_factory=dict)  # field -> why it does not shape the generator
     source: str = ""
     has_posterior_encoder: bool = True  # False for a voice saved after loading with inference_only=True
+    synthesis: dict[str, float] = field(default_factory=dict)  # default noise_scale, noise_scale_w, length_scale
 
 
 def _typed(section: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
@@ -109,9 +110,85 @@ def read_own_config(data: Mapping[str, Any], source: str = "config") -> ConfigIn
     )
 
 
+# VitsConfig field -> our hyperparameter(s).
+TRANSFORMERS_FIELDS: dict[str, tuple[str, ...]] = {
+    "vocab_size": ("n_vocab",),
+    "hidden_size": ("hidden_channels",),
+    "num_hidden_layers": ("n_layers",),
+    "num_attention_heads": ("n_heads",),
+    "window_size": ("window_size",),
+    "ffn_dim": ("filter_channels",),
+    "ffn_kernel_size": ("kernel_size",),
+    "flow_size": ("inter_channels",),
+    "spectrogram_bins": ("spec_channels",),
+    "upsample_initial_channel": ("upsample_initial_channel",),
+    "upsample_rates": ("upsample_rates",),
+    "upsample_kernel_sizes": ("upsample_kernel_sizes",),
+    "resblock_kernel_sizes": ("resblock_kernel_sizes",),
+    "resblock_dilation_sizes": ("resblock_dilation_sizes",),
+    "use_stochastic_duration_prediction": ("use_sdp",),
+    "num_speakers": ("n_speakers",),
+    "speaker_embedding_size": ("gin_channels",),
+    "prior_encoder_num_flows": ("flow_n_flows",),
+    "prior_encoder_num_wavenet_layers": ("flow_n_layers",),
+    "posterior_encoder_num_wavenet_layers": ("posterior_n_layers",),
+    "wavenet_kernel_size": ("flow_kernel_size", "posterior_kernel_size"),
+    "wavenet_dilation_rate": ("flow_dilation_rate", "posterior_dilation_rate"),
+    "duration_predictor_filter_channels": ("dp_filter_channels",),
+    "duration_predictor_kernel_size": ("dp_kernel_size",),
+    "duration_predictor_num_flows": ("sdp_n_flows",),
+    "duration_predictor_flow_bins": ("sdp_num_bins",),
+    "duration_predictor_tail_bound": ("sdp_tail_bound",),
+    "depth_separable_num_layers": ("sdp_dds_layers",),
+    "sampling_rate": ("sampling_rate",),
+}
+# VitsConfig fields the reference generator hard-codes: any other value cannot be represented.
+TRANSFORMERS_FIXED: dict[str, Any] = {
+    "leaky_relu_slope": 0.1,
+    "depth_separable_channels": 2,
+    "hidden_act": "relu",
+    "use_bias": True,
+    "layer_norm_eps": 1e-5,
+}
+# Training-only or synthesis-default fields, accepted without shaping the generator.
+_TRANSFORMERS_INERT = {
+    "layerdrop", "hidden_dropout", "attention_dropout", "activation_dropout", "initializer_range", "wavenet_dropout",
+    "duration_predictor_dropout", "speaking_rate", "noise_scale", "noise_scale_duration",
+}
+
+
+def read_transformers_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
+    """transformers ``VitsConfig`` JSON (``"model_type": "vits"``)."""
+    if not isinstance(data, Mapping) or data.get("model_type") != "vits":
+        raise SpecError(f"{source}: not a transformers VITS config (needs \"model_type\": \"vits\")")
+    hparams: dict[str, Any] = {}
+    for name, targets in TRANSFORMERS_FIELDS.items():
+        if name in data and data[name] is not None:
+            for target in targets:
+                hparams[target] = data[name]
+    unsupported = [
+        f"{name}={data[name]!r} (the reference generator uses {value!r})"
+        for name, value in TRANSFORMERS_FIXED.items()
+        if name in data and data[name] != value
+    ]
+    if unsupported:
+        raise SpecError(f"{source}: the reference VITS generator cannot represent: " + "; ".join(unsupported))
+    hparams["resblock"] = "1"  # VitsHifiGan only implements ResBlock1
+    text = {}
+    if isinstance(data.get("speaking_rate"), (int, float)) and data["speaking_rate"]:
+        text["length_scale"] = 1.0 / data["speaking_rate"]
+    for name, key in (("noise_scale", "noise_scale"), ("noise_scale_duration", "noise_scale_w")):
+        if isinstance(data.get(name), (int, float)):
+            text[key] = data[name]
+    known = set(TRANSFORMERS_FIELDS) | set(TRANSFORMERS_FIXED) | _TRANSFORMERS_INERT
+    ignored = {name: "not used by the generator" for name in data if name not in known}
+    return ConfigInfo(hparams=hparams, synthesis=text, ignored=ignored, source=source)
+
+
 CONFIG_READERS: dict[str, Callable[[Mapping[str, Any], str], ConfigInfo]] = {
     "vits-original": read_original_config,
     "vits-adapters": read_own_config,
+    "transformers": read_transformers_config,
 }
 
 

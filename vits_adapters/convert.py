@@ -27,6 +27,7 @@ class RenamedStateDict:
     dropped: tuple[TensorRecord, ...]
     unmapped: tuple[str, ...]
     forms: dict[str, str]  # target module prefix -> weight form in the source
+    reshaped: dict[str, str]  # target key -> reshape applied (values unchanged, layout changed)
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Target-space shapes; a weight-norm pair reports its effective weight's shape under ``<prefix>.weight``."""
@@ -50,6 +51,15 @@ class ConvertResult:
     unmapped: tuple[str, ...]
 
 
+def apply_reshape(tensor: Tensor, how: str, key: str) -> Tensor:
+    """A value-preserving layout change: ``linear_to_conv1d`` adds a kernel axis of 1, ``conv1d_to_linear`` drops it."""
+    if how == "linear_to_conv1d" and tensor.ndim == 2:
+        return tensor.unsqueeze(-1)
+    if how == "conv1d_to_linear" and tensor.ndim == 3 and tensor.shape[-1] == 1:
+        return tensor.squeeze(-1)
+    raise KeyMappingError(f"{key}: cannot apply {how} to a tensor of shape {tuple(tensor.shape)}")
+
+
 def rename_state_dict(source: Mapping[str, Tensor], spec: FormatSpec) -> RenamedStateDict:
     """Apply the spec's drops and full-match renames; never mutates ``source``.
 
@@ -61,14 +71,18 @@ def rename_state_dict(source: Mapping[str, Tensor], spec: FormatSpec) -> Renamed
     for key, tensor in source.items():
         keyed[key[len(prefix):] if prefix and key.startswith(prefix) else key] = (key, tensor)
     mapping = map_keys(keyed, spec.rename_rules, spec.drop_rules)
-    tensors = {target: keyed[key][1] for key, (target, _) in mapping.renamed.items()}
+    tensors = {
+        target: apply_reshape(keyed[key][1], mapping.reshapes[key], key) if key in mapping.reshapes else keyed[key][1]
+        for key, (target, _) in mapping.renamed.items()
+    }
+    reshaped = {mapping.renamed[key][0]: how for key, how in mapping.reshapes.items()}
     origins = {target: (keyed[key][0], rule) for key, (target, rule) in mapping.renamed.items()}
     dropped = tuple(
         TensorRecord("dropped", (keyed[key][0],), (), reason) for key, reason in sorted(mapping.dropped.items())
     )
     unmapped = tuple(keyed[key][0] for key in mapping.unmapped)
     forms = group_weight_keys(tensors)
-    return RenamedStateDict(tensors, origins, dropped, unmapped, forms)
+    return RenamedStateDict(tensors, origins, dropped, unmapped, forms, reshaped)
 
 
 def drop_targets(renamed: RenamedStateDict, prefix: str, reason: str) -> RenamedStateDict:
@@ -77,7 +91,7 @@ def drop_targets(renamed: RenamedStateDict, prefix: str, reason: str) -> Renamed
     records = tuple(TensorRecord("dropped", (renamed.origins[key][0],), (), reason) for key in gone)
     kept = {key: tensor for key, tensor in renamed.tensors.items() if key not in gone}
     forms = {name: form for name, form in renamed.forms.items() if not name.startswith(prefix)}
-    return RenamedStateDict(kept, renamed.origins, renamed.dropped + records, renamed.unmapped, forms)
+    return RenamedStateDict(kept, renamed.origins, renamed.dropped + records, renamed.unmapped, forms, renamed.reshaped)
 
 
 def source_dim(rules: tuple[WeightNormRule, ...], prefix: str) -> int | None:
@@ -141,7 +155,10 @@ def reconcile_forms(
             continue
         state_dict[key] = tensor
         source, rule = renamed.origins[key]
-        records.append(TensorRecord("mapped", (source,), (key,), rule))
+        if key in renamed.reshaped:
+            records.append(TensorRecord("converted", (source,), (key,), f"reshape {renamed.reshaped[key]}"))
+        else:
+            records.append(TensorRecord("mapped", (source,), (key,), rule))
     records.extend(TensorRecord("unexpected", (key,), (), "no rename rule matches") for key in renamed.unmapped)
     return ConvertResult(state_dict, tuple(records), renamed.unmapped)
 

@@ -32,6 +32,9 @@ def _why_not(spec: FormatSpec, unwrapped: Unwrapped, metadata: dict[str, str]) -
     for name, value in spec.detect.metadata.items():
         if metadata.get(name) != value:
             return f"metadata {name}={metadata.get(name)!r}, expected {value!r}"
+    for name, value in spec.detect.forbid_metadata.items():
+        if metadata.get(name) == value:
+            return f"metadata {name}={value!r} marks another format"
     return ""
 
 

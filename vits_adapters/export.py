@@ -1,10 +1,12 @@
-"""Write a loaded voice back out: our safetensors form or the original VITS trainer form, atomically."""
+"""Write a loaded voice in one of the supported layouts (keys, weight-norm forms, files), atomically."""
 
 from __future__ import annotations
 
 import json
 import logging
-from importlib import metadata as importlib_metadata
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,9 +15,10 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .atomic import atomic_write
+from .config_writers import original_config, own_config, transformers_config
+from .convert import apply_reshape
 from .errors import KeyMappingError, SpecError, format_keys
 from .keymap import invert_rule, map_keys
-from .model.hparams import VitsHParams
 from .model.vits import VitsGenerator
 from .registry import get_format
 from .weight_norm import FORMS, convert_weight_norm, group_weight_keys, weight_keys
@@ -25,50 +28,70 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Original VITS configs can only express these; anything else differs from what its code hard-codes.
-_ORIGINAL_FIXED = {
-    "window_size": 4,
-    "flow_n_flows": 4,
-    "flow_n_layers": 4,
-    "flow_kernel_size": 5,
-    "flow_dilation_rate": 1,
-    "posterior_n_layers": 16,
-    "posterior_kernel_size": 5,
-    "posterior_dilation_rate": 1,
-    "dp_filter_channels": 256,
-    "dp_kernel_size": 3,
-    "sdp_n_flows": 4,
-    "sdp_num_bins": 10,
-    "sdp_tail_bound": 5.0,
-    "sdp_dds_layers": 3,
+
+@dataclass(frozen=True)
+class _Layout:
+    weights: str  # file name
+    default_weight_norm: str
+    plain_layers: str | None  # layers this layout always stores plain (full-match pattern), whatever is asked
+    config: Callable[[Voice], dict[str, Any]]
+
+
+LAYOUTS: dict[str, _Layout] = {
+    "vits-adapters": _Layout("model.safetensors", "plain", None, own_config),
+    # The original trainer builds every weight-norm layer with the legacy hook, so it can only load g/v pairs.
+    "vits-original": _Layout("G_0.pth", "legacy", None, original_config),
+    # VitsHifiGan has plain convolutions; only its WaveNet layers carry weight norm.
+    "transformers": _Layout("model.safetensors", "parametrized", r"decoder\..+", transformers_config),
 }
 
 
-def generator_state_dict(generator: VitsGenerator, weight_norm: str) -> dict[str, Tensor]:
-    """The generator's tensors with every weight-norm layer in ``weight_norm`` form (plain, legacy, parametrized)."""
+def generator_state_dict(
+    generator: VitsGenerator, weight_norm: str, *, plain_layers: str | None = None
+) -> dict[str, Tensor]:
+    """The generator's tensors with every weight-norm layer in ``weight_norm`` form (plain, legacy, parametrized).
+
+    Layers fully matching ``plain_layers`` are written plain regardless.
+    """
     if weight_norm not in FORMS:
         raise ValueError(f"weight_norm must be one of {FORMS}, got {weight_norm!r}")
     state = {k: v.detach() for k, v in generator.state_dict().items()}
     forms = group_weight_keys(state)
     out = dict(state)
     for name in generator.weight_norm_layer_names():
+        wanted = "plain" if plain_layers and re.fullmatch(plain_layers, name) else weight_norm
         form = forms[name]
-        if form == weight_norm:
+        if form == wanted:
             continue
-        dim = generator.weight_norm_dim(name)
-        converted = convert_weight_norm(state, name, source_form=form, target_form=weight_norm, dim=dim)
+        converted = convert_weight_norm(
+            state, name, source_form=form, target_form=wanted, dim=generator.weight_norm_dim(name)
+        )
         for key in weight_keys(name, form):
             del out[key]
         out.update(converted)
     return out
 
 
-def _library_versions() -> dict[str, str]:
-    try:
-        ours = importlib_metadata.version("vits-adapters")
-    except importlib_metadata.PackageNotFoundError:
-        ours = "unknown"
-    return {"vits_adapters": ours, "torch": torch.__version__}
+def to_layout_keys(state: dict[str, Tensor], format: str) -> dict[str, Tensor]:
+    """Rename reference-generator tensors to ``format``'s keys with its inverted rename rules."""
+    inverse = [invert_rule(rule) for rule in get_format(format).rename_rules]
+    mapping = map_keys(state, inverse)
+    if mapping.unmapped:
+        raise KeyMappingError(f"these tensors have no place in the {format} layout:\n" + format_keys(mapping.unmapped))
+    return {
+        source: apply_reshape(state[target], mapping.reshapes[target], target) if target in mapping.reshapes else state[target]
+        for target, (source, _) in mapping.renamed.items()
+    }
+
+
+def output_names(voice: Voice, format: str) -> list[str]:
+    """The file names ``export_voice`` writes for ``voice`` in ``format``."""
+    if format not in LAYOUTS:
+        raise SpecError(f"cannot write format {format!r}; choose one of {', '.join(LAYOUTS)}")
+    names = [LAYOUTS[format].weights, "config.json"]
+    if format == "transformers" and voice.frontend is not None:
+        names += ["vocab.json", "tokenizer_config.json"]
+    return names
 
 
 def _prepare(directory: Path, names: list[str], overwrite: bool) -> None:
@@ -83,86 +106,36 @@ def _write_json(path: Path, data: dict[str, Any], overwrite: bool) -> None:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
-def _own_config(voice: Voice) -> dict[str, Any]:
-    text = voice.frontend.to_dict() if voice.frontend is not None else dict(voice.text_settings)
-    report = voice.report
-    return {
-        "format": "vits-adapters",
-        "hparams": voice.config.to_dict(),
-        "components": {"posterior_encoder": hasattr(voice.generator, "posterior_encoder")},
-        "text": text,
-        "source": {"source": report.source, "format": report.format, "revision": report.revision},
-        "library": _library_versions(),
-    }
+def export_voice(
+    voice: Voice, directory: Path, *, format: str, weight_norm: str | None, overwrite: bool
+) -> list[Path]:
+    """Write ``voice`` into ``directory`` in ``format``; returns the files written.
 
-
-def _original_config(voice: Voice) -> dict[str, Any]:
-    hp = voice.config
-    if not hasattr(voice.generator, "posterior_encoder"):
-        raise SpecError(
-            "the original VITS layout needs the posterior encoder, which this voice dropped (inference_only=True); "
-            "load it again without inference_only to write this layout"
-        )
-    fixed = {name: getattr(hp, name) for name in _ORIGINAL_FIXED if getattr(hp, name) != _ORIGINAL_FIXED[name]}
-    if fixed:
-        raise SpecError(
-            "the original VITS layout cannot represent these hyperparameters (its code hard-codes them):\n"
-            + format_keys(f"{k}={v!r} (original: {_ORIGINAL_FIXED[k]!r})" for k, v in fixed.items())
-        )
-    text = voice.frontend.to_dict() if voice.frontend is not None else voice.text_settings
-    model = {
-        k: v
-        for k, v in hp.to_dict().items()
-        if k in VitsHParams.__dataclass_fields__ and k not in _ORIGINAL_FIXED
-        and k not in ("n_vocab", "spec_channels", "n_speakers", "sampling_rate")
-    }
-    filter_length = (hp.spec_channels - 1) * 2
-    return {
-        "train": {"segment_size": 32 * hp.hop_length},
-        "data": {
-            "sampling_rate": hp.sampling_rate,
-            "filter_length": filter_length,
-            "hop_length": hp.hop_length,
-            "win_length": filter_length,
-            "n_mel_channels": 80,
-            "add_blank": bool(text.get("add_blank", True)),
-            "n_speakers": hp.n_speakers,
-            "text_cleaners": list(text.get("cleaners", [])),
-            "cleaned_text": True,
-        },
-        "model": model,
-    }
-
-
-def _to_original_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    spec = get_format("vits-original")
-    inverse = [invert_rule(rule) for rule in spec.rename_rules]
-    mapping = map_keys(state, inverse)
-    if mapping.unmapped:
-        raise KeyMappingError(
-            "these tensors have no place in the original VITS layout:\n" + format_keys(mapping.unmapped)
-        )
-    return {source: state[target] for target, (source, _) in mapping.renamed.items()}
-
-
-def export_voice(voice: Voice, directory: Path, *, format: str, weight_norm: str, overwrite: bool) -> list[Path]:
-    """Write ``voice`` into ``directory``; returns the files written. Refuses to overwrite unless asked."""
-    state = generator_state_dict(voice.generator, weight_norm)
-    if format == "vits-adapters":
-        names = ["model.safetensors", "config.json"]
-        _prepare(directory, names, overwrite)
+    Raises:
+        SpecError: an unknown format, or hyperparameters the layout cannot represent (all listed).
+        FileExistsError: an output exists and ``overwrite`` is False; nothing is written then.
+    """
+    names = output_names(voice, format)
+    layout = LAYOUTS[format]
+    weight_norm = weight_norm or layout.default_weight_norm
+    config = layout.config(voice)  # refuses an unrepresentable voice before anything is written
+    state = generator_state_dict(voice.generator, weight_norm, plain_layers=layout.plain_layers)
+    if format != "vits-adapters":
+        state = to_layout_keys(state, format)
+    _prepare(directory, names, overwrite)
+    target = directory / layout.weights
+    if layout.weights.endswith(".safetensors"):
         tensors = {k: v.contiguous().clone() for k, v in state.items()}
-        with atomic_write(directory / names[0], overwrite=overwrite) as tmp:
-            save_file(tensors, str(tmp), metadata={"format": "vits-adapters", "weight_norm": weight_norm})
-        _write_json(directory / names[1], _own_config(voice), overwrite)
+        metadata = {"format": "vits-adapters", "weight_norm": weight_norm} if format == "vits-adapters" else {"format": "pt"}
+        with atomic_write(target, overwrite=overwrite) as tmp:
+            save_file(tensors, str(tmp), metadata=metadata)
     else:
-        config = _original_config(voice)
-        names = ["G_0.pth", "config.json"]
-        _prepare(directory, names, overwrite)
-        checkpoint = {"model": _to_original_keys(state), "iteration": 0, "optimizer": None, "learning_rate": 0.0}
-        # Saving through a handle keeps the temporary file's name out of the archive, so equal tensors give equal bytes.
-        with atomic_write(directory / names[0], overwrite=overwrite) as tmp, tmp.open("wb") as handle:
+        checkpoint = {"model": state, "iteration": 0, "optimizer": None, "learning_rate": 0.0}
+        # Saving through a handle keeps the temporary file's name out of the archive: equal tensors, equal bytes.
+        with atomic_write(target, overwrite=overwrite) as tmp, tmp.open("wb") as handle:
             torch.save(checkpoint, handle)
-        _write_json(directory / names[1], config, overwrite)
-    logger.info("wrote %s in %s form to %s", format, weight_norm, directory)
+    _write_json(directory / "config.json", config, overwrite)
+    if "vocab.json" in names:
+        voice.frontend.to_transformers_files(directory)
+    logger.info("wrote %s (%s weight norm) to %s", format, weight_norm, directory)
     return [directory / n for n in names]

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import KeyMappingError, format_keys
-from .spec import DropRule, Reindex, RenameRule
+from .spec import RESHAPES, DropRule, Reindex, RenameRule
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ class KeyMapping:
     renamed: dict[str, tuple[str, str]]
     dropped: dict[str, str]
     unmapped: tuple[str, ...]
+    reshapes: dict[str, str]  # source key -> reshape applied to its tensor
 
 
 def _apply_rule(rule: RenameRule, match: re.Match[str], key: str) -> str:
@@ -48,7 +49,10 @@ def map_keys(keys: Iterable[str], rename: Sequence[RenameRule], drop: Sequence[D
         KeyMappingError: a key matches two rules (or a rule and a drop), two keys map to one target, or an
             index does not fit a rule's index arithmetic.
     """
+    keys = list(keys)
+    rename = [r for r in rename if r.when is None or any(r.when.fullmatch(k) for k in keys)]
     renamed: dict[str, tuple[str, str]] = {}
+    reshapes: dict[str, str] = {}
     dropped: dict[str, str] = {}
     unmapped: list[str] = []
     ambiguous: list[str] = []
@@ -63,6 +67,8 @@ def map_keys(keys: Iterable[str], rename: Sequence[RenameRule], drop: Sequence[D
         elif rename_hits:
             rule, match = rename_hits[0]
             renamed[key] = (_apply_rule(rule, match, key), rule.origin)
+            if rule.reshape:
+                reshapes[key] = rule.reshape
             logger.debug("%s -> %s (%s)", key, renamed[key][0], rule.origin)
         else:
             unmapped.append(key)
@@ -79,7 +85,7 @@ def map_keys(keys: Iterable[str], rename: Sequence[RenameRule], drop: Sequence[D
         raise KeyMappingError(
             f"{len(collisions)} target key(s) would be written by more than one source key:\n" + format_keys(collisions)
         )
-    return KeyMapping(renamed=renamed, dropped=dropped, unmapped=tuple(sorted(unmapped)))
+    return KeyMapping(renamed=renamed, dropped=dropped, unmapped=tuple(sorted(unmapped)), reshapes=reshapes)
 
 
 def _split_pattern(pattern: str, origin: str) -> list[tuple[str, str]]:
@@ -151,4 +157,12 @@ def invert_rule(rule: RenameRule) -> RenameRule:
     reindex = tuple(
         Reindex(group=position[step.group], mul=step.div, add=-step.add, div=step.mul) for step in rule.reindex
     )
-    return RenameRule(re.compile("".join(inverse_pattern)), "".join(template), reindex, f"{rule.origin} (inverted)")
+    return RenameRule(
+        re.compile("".join(inverse_pattern)),
+        "".join(template),
+        reindex,
+        f"{rule.origin} (inverted)",
+        RESHAPES[rule.reshape] if rule.reshape else None,
+        rule.when_inverse,
+        rule.when,
+    )

@@ -129,4 +129,10 @@ def from_pretrained(
         revision=located.revision,
         files=tuple(str(p) for p in (located.weights, located.config) if p is not None),
     )
-    return Voice(generator=generator, report=report, text_settings=dict(info.text) if info else {})
+    return Voice(
+        generator=generator,
+        report=report,
+        text_settings=dict(info.text) if info else {},
+        text_files=located.extras,
+        synthesis_defaults=dict(info.synthesis) if info else {},
+    )

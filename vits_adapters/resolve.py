@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import CheckpointNotFoundError, FormatDetectionError
@@ -22,6 +22,7 @@ class ResolvedSource:
     config: Path | None
     repo_id: str | None = None
     revision: str | None = None
+    extras: dict[str, Path] = field(default_factory=dict)  # e.g. tokenizer files beside the weights
 
     @property
     def label(self) -> str:
@@ -81,7 +82,7 @@ def resolve_source(
         folder = path if path.is_dir() else path.parent
     elif is_repo_id(str(source)):
         repo_id = str(source)
-        patterns = sorted({p for spec in specs for p in spec.weight_files + spec.config_files})
+        patterns = sorted({p for spec in specs for p in spec.weight_files + spec.config_files + spec.extra_files})
         folder = fetch_snapshot(
             repo_id,
             allow_patterns=patterns,
@@ -97,5 +98,9 @@ def resolve_source(
     weights = _pick_weights(folder, specs) if path.is_dir() else path
     config = _find_config(folder, specs)
     resolved_revision = revision_of(folder) if repo_id else None
+    extra_patterns = tuple(p for spec in specs for p in spec.extra_files)
+    extras = {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and _matches(p.name, extra_patterns)}
     logger.info("weights %s, config %s", weights, config)
-    return ResolvedSource(weights=weights, config=config, repo_id=repo_id, revision=resolved_revision)
+    return ResolvedSource(
+        weights=weights, config=config, repo_id=repo_id, revision=resolved_revision, extras=extras
+    )

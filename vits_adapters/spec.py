@@ -11,6 +11,8 @@ import yaml
 
 from .errors import SpecError
 
+RESHAPES = {"linear_to_conv1d": "conv1d_to_linear", "conv1d_to_linear": "linear_to_conv1d"}
+
 COMPONENTS = (
     "text_encoder",
     "duration_predictor",
@@ -39,6 +41,9 @@ class RenameRule:
     template: str
     reindex: tuple[Reindex, ...]
     origin: str  # "file: rename[i]", for error messages and the load report
+    reshape: str | None = None  # a value-preserving layout change, e.g. "linear_to_conv1d"
+    when: re.Pattern[str] | None = None  # applies only if some key of the same dict fully matches this
+    when_inverse: re.Pattern[str] | None = None  # the same condition in target space, for the inverted rule
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class DetectSpec:
     require: tuple[re.Pattern[str], ...]
     forbid: tuple[re.Pattern[str], ...]
     metadata: dict[str, str]  # safetensors header metadata entries that must be present with these values
+    forbid_metadata: dict[str, str]  # safetensors header metadata entries that must not have these values
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class FormatSpec:
     description: str
     weight_files: tuple[str, ...]
     config_files: tuple[str, ...]
+    extra_files: tuple[str, ...]  # fetched with the weights (e.g. tokenizer files)
     config_reader: str
     container: ContainerSpec
     detect: DetectSpec
@@ -172,6 +179,16 @@ def _parse_rename(item: Any, path: Path, where: str) -> RenameRule:
     pattern = fields.regex("from")
     template = fields.get("to", str, required=True)
     raw_reindex = fields.get("reindex", (dict, list), None)
+    reshape = fields.get("reshape", str, None)
+    if reshape is not None and reshape not in RESHAPES:
+        raise SpecError(f"{path}: field '{where}.reshape' must be one of {', '.join(RESHAPES)}, got {reshape!r}")
+    raw_when = fields.get("when", dict, None)
+    when = when_inverse = None
+    if raw_when is not None:
+        sub = _Fields(raw_when, path, f"{where}.when")
+        when = sub.regex("source")
+        when_inverse = sub.regex("target")
+        sub.finish()
     fields.finish()
     refs = [int(n) for n in re.findall(r"\\(\d+)", template)]
     if any(ref < 1 or ref > pattern.groups for ref in refs):
@@ -189,7 +206,7 @@ def _parse_rename(item: Any, path: Path, where: str) -> RenameRule:
         if not 1 <= rule.group <= pattern.groups or rule.div < 1 or rule.mul < 1:
             raise SpecError(f"{path}: field '{where}.reindex' needs a captured group, div >= 1 and mul >= 1")
         reindex.append(rule)
-    return RenameRule(pattern, template, tuple(reindex), f"{path.name}: {where}")
+    return RenameRule(pattern, template, tuple(reindex), f"{path.name}: {where}", reshape, when, when_inverse)
 
 
 def _parse_drop(item: Any, path: Path, where: str) -> DropRule:
@@ -248,6 +265,7 @@ def parse_format(path: Path, adapters_dir: Path) -> FormatSpec:
     files = _Fields(fields.get("files", dict, required=True), path, "files")
     weight_files = tuple(files.get("weights", list, required=True))
     config_files = tuple(files.get("config", list, []))
+    extra_files = tuple(files.get("extra", list, []))
     files.finish()
     raw_container = _Fields(fields.get("container", dict, {}), path, "container")
     container = ContainerSpec(
@@ -264,6 +282,7 @@ def parse_format(path: Path, adapters_dir: Path) -> FormatSpec:
         ),
         forbid=tuple(compile_pattern(p, path, f"detect.forbid[{i}]") for i, p in enumerate(raw_detect.get("forbid", list, []))),
         metadata={str(k): str(v) for k, v in raw_detect.get("metadata", dict, {}).items()},
+        forbid_metadata={str(k): str(v) for k, v in raw_detect.get("forbid_metadata", dict, {}).items()},
     )
     raw_detect.finish()
     raw_components = fields.get("components", dict, required=True)
@@ -283,6 +302,7 @@ def parse_format(path: Path, adapters_dir: Path) -> FormatSpec:
         description=fields.get("description", str, ""),
         weight_files=weight_files,
         config_files=config_files,
+        extra_files=extra_files,
         config_reader=fields.get("config_reader", str, required=True),
         container=container,
         detect=detect,

@@ -9,16 +9,18 @@ from typing import Any
 import torch
 
 from .audio import Audio, assert_audible
-from .errors import InvalidInputError, SpecError
+from .errors import InvalidInputError
 from .model.hparams import VitsHParams
 from .model.vits import VitsGenerator
 from .report import LoadReport
 from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
 
 
-def _frontend(hparams: VitsHParams, settings: dict[str, Any]) -> TextFrontend | None:
+def _frontend(hparams: VitsHParams, settings: dict[str, Any], files: dict[str, Path]) -> TextFrontend | None:
     if "symbols" in settings:
         return TextFrontend.from_dict(settings)
+    if "vocab.json" in files:
+        return TextFrontend.from_transformers_files(files["vocab.json"], files.get("tokenizer_config.json"))
     if hparams.n_vocab == len(ORIGINAL_VITS_SYMBOLS):
         # The original trainer keeps its symbol table in code; 178 entries means that table.
         return TextFrontend.original_vits(
@@ -28,16 +30,26 @@ def _frontend(hparams: VitsHParams, settings: dict[str, Any]) -> TextFrontend | 
     return None
 
 
+_SYNTHESIS_DEFAULTS = {"noise_scale": 0.667, "noise_scale_w": 0.8, "length_scale": 1.0}
+
+
 class Voice:
     """A VITS voice: ``generator`` (torch module), ``config`` (hyperparameters), ``report``, ``sample_rate``."""
 
     def __init__(
-        self, *, generator: VitsGenerator, report: LoadReport, text_settings: dict[str, Any] | None = None
+        self,
+        *,
+        generator: VitsGenerator,
+        report: LoadReport,
+        text_settings: dict[str, Any] | None = None,
+        text_files: dict[str, Path] | None = None,
+        synthesis_defaults: dict[str, float] | None = None,
     ) -> None:
         self.generator = generator
         self.report = report
         self.text_settings = dict(text_settings or {})
-        self.frontend = _frontend(generator.hparams, self.text_settings)
+        self.frontend = _frontend(generator.hparams, self.text_settings, dict(text_files or {}))
+        self.synthesis_defaults = {**_SYNTHESIS_DEFAULTS, **(synthesis_defaults or {})}
 
     @property
     def config(self) -> VitsHParams:
@@ -97,13 +109,16 @@ class Voice:
         *,
         token_ids: Sequence[int] | None = None,
         speaker_id: int | None = None,
-        noise_scale: float = 0.667,
-        noise_scale_w: float = 0.8,
-        length_scale: float = 1.0,
+        noise_scale: float | None = None,
+        noise_scale_w: float | None = None,
+        length_scale: float | None = None,
         seed: int | None = None,
         check: bool = True,
     ) -> Audio:
         """Synthesize ``text`` (through the symbol table) or ``token_ids`` (fed exactly as given).
+
+        Scales left as None take the checkpoint's configured defaults (transformers' ``noise_scale``,
+        ``noise_scale_duration`` and ``1 / speaking_rate``), else VITS's 0.667, 0.8 and 1.0.
 
         With ``seed`` the output is reproducible. With ``check`` (default) silent or non-finite output raises
         :class:`SilentOutputError`.
@@ -125,9 +140,9 @@ class Voice:
             stages = self.generator.infer(
                 torch.tensor([ids], device=self.device),
                 speaker_ids=speakers,
-                noise_scale=noise_scale,
-                noise_scale_w=noise_scale_w,
-                length_scale=length_scale,
+                noise_scale=self.synthesis_defaults["noise_scale"] if noise_scale is None else noise_scale,
+                noise_scale_w=self.synthesis_defaults["noise_scale_w"] if noise_scale_w is None else noise_scale_w,
+                length_scale=self.synthesis_defaults["length_scale"] if length_scale is None else length_scale,
                 generator=generator,
             )
         waveform = stages.waveform[0, 0].float().cpu().numpy()
@@ -137,11 +152,18 @@ class Voice:
         return audio
 
     def save_pretrained(
-        self, directory: str | Path, *, format: str = "vits-adapters", weight_norm: str = "plain", overwrite: bool = False
+        self,
+        directory: str | Path,
+        *,
+        format: str = "vits-adapters",
+        weight_norm: str | None = None,
+        overwrite: bool = False,
     ) -> list[Path]:
-        """Write the voice in ``format`` ("vits-adapters" or "vits-original") with WN layers in ``weight_norm`` form."""
+        """Write the voice as ``format`` ("vits-adapters", "vits-original" or "transformers").
+
+        ``weight_norm`` ("plain", "legacy" or "parametrized") sets the form of the weight-norm layers; the default is
+        each layout's own (plain for ours, legacy for the original trainer, parametrized WaveNet for transformers).
+        """
         from .export import export_voice
 
-        if format not in ("vits-adapters", "vits-original"):
-            raise SpecError(f"cannot write format {format!r}; choose vits-adapters or vits-original")
         return export_voice(self, Path(directory), format=format, weight_norm=weight_norm, overwrite=overwrite)

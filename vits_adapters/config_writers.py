@@ -1,0 +1,125 @@
+"""Build each layout's config file from a voice's hyperparameters and text settings; refuse what a layout cannot hold."""
+
+from __future__ import annotations
+
+from importlib import metadata as importlib_metadata
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .config_readers import TRANSFORMERS_FIELDS, TRANSFORMERS_FIXED
+from .errors import SpecError, format_keys
+from .model.hparams import VitsHParams
+
+if TYPE_CHECKING:
+    from .voice import Voice
+
+# Original VITS configs can only express these; anything else differs from what its code hard-codes.
+_ORIGINAL_FIXED = {
+    "window_size": 4,
+    "flow_n_flows": 4,
+    "flow_n_layers": 4,
+    "flow_kernel_size": 5,
+    "flow_dilation_rate": 1,
+    "posterior_n_layers": 16,
+    "posterior_kernel_size": 5,
+    "posterior_dilation_rate": 1,
+    "dp_filter_channels": 256,
+    "dp_kernel_size": 3,
+    "sdp_n_flows": 4,
+    "sdp_num_bins": 10,
+    "sdp_tail_bound": 5.0,
+    "sdp_dds_layers": 3,
+}
+
+
+def _library_versions() -> dict[str, str]:
+    try:
+        ours = importlib_metadata.version("vits-adapters")
+    except importlib_metadata.PackageNotFoundError:
+        ours = "unknown"
+    return {"vits_adapters": ours, "torch": torch.__version__}
+
+
+def own_config(voice: Voice) -> dict[str, Any]:
+    text = voice.frontend.to_dict() if voice.frontend is not None else dict(voice.text_settings)
+    report = voice.report
+    return {
+        "format": "vits-adapters",
+        "hparams": voice.config.to_dict(),
+        "components": {"posterior_encoder": hasattr(voice.generator, "posterior_encoder")},
+        "text": text,
+        "source": {"source": report.source, "format": report.format, "revision": report.revision},
+        "library": _library_versions(),
+    }
+
+
+def original_config(voice: Voice) -> dict[str, Any]:
+    hp = voice.config
+    if not hasattr(voice.generator, "posterior_encoder"):
+        raise SpecError(
+            "the original VITS layout needs the posterior encoder, which this voice dropped (inference_only=True); "
+            "load it again without inference_only to write this layout"
+        )
+    fixed = {name: getattr(hp, name) for name in _ORIGINAL_FIXED if getattr(hp, name) != _ORIGINAL_FIXED[name]}
+    if fixed:
+        raise SpecError(
+            "the original VITS layout cannot represent these hyperparameters (its code hard-codes them):\n"
+            + format_keys(f"{k}={v!r} (original: {_ORIGINAL_FIXED[k]!r})" for k, v in fixed.items())
+        )
+    text = voice.frontend.to_dict() if voice.frontend is not None else voice.text_settings
+    model = {
+        k: v
+        for k, v in hp.to_dict().items()
+        if k in VitsHParams.__dataclass_fields__ and k not in _ORIGINAL_FIXED
+        and k not in ("n_vocab", "spec_channels", "n_speakers", "sampling_rate")
+    }
+    filter_length = (hp.spec_channels - 1) * 2
+    return {
+        "train": {"segment_size": 32 * hp.hop_length},
+        "data": {
+            "sampling_rate": hp.sampling_rate,
+            "filter_length": filter_length,
+            "hop_length": hp.hop_length,
+            "win_length": filter_length,
+            "n_mel_channels": 80,
+            "add_blank": bool(text.get("add_blank", True)),
+            "n_speakers": hp.n_speakers,
+            "text_cleaners": list(text.get("cleaners", [])),
+            "cleaned_text": True,
+        },
+        "model": model,
+    }
+
+
+
+
+def transformers_config(voice: Voice) -> dict[str, Any]:
+    """A transformers ``VitsConfig`` dict for the voice; raises SpecError for what VitsModel cannot hold."""
+    hp = voice.config
+    problems = []
+    if hp.resblock != "1":
+        problems.append(f"resblock={hp.resblock!r} (VitsHifiGan implements only resblock '1')")
+    if hp.flow_kernel_size != hp.posterior_kernel_size or hp.flow_dilation_rate != hp.posterior_dilation_rate:
+        problems.append("different flow and posterior WaveNet kernels/dilations (VitsConfig has one of each)")
+    if not hasattr(voice.generator, "posterior_encoder"):
+        problems.append("no posterior encoder (loaded with inference_only=True); VitsModel always has one")
+    if problems:
+        raise SpecError("transformers' VitsModel cannot represent this voice:\n" + format_keys(problems))
+    values = hp.to_dict()
+    config: dict[str, Any] = {"model_type": "vits", "architectures": ["VitsModel"]}
+    for name, targets in TRANSFORMERS_FIELDS.items():
+        value = values[targets[0]]
+        config[name] = [list(v) for v in value] if name == "resblock_dilation_sizes" else (
+            list(value) if isinstance(value, tuple) else value
+        )
+    config["num_speakers"] = max(hp.n_speakers, 1)
+    defaults = voice.synthesis_defaults
+    config.update(
+        noise_scale=defaults["noise_scale"],
+        noise_scale_duration=defaults["noise_scale_w"],
+        speaking_rate=1.0 / defaults["length_scale"],
+    )
+    config.update(TRANSFORMERS_FIXED)
+    config["pad_token_id"] = 0
+    return config
