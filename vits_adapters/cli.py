@@ -31,7 +31,7 @@ from .errors import (
     UnknownNameError,
     VitsAdapterError,
 )
-from .export import LAYOUTS, output_names
+from .export import FORMAT_ALIASES, LAYOUTS, output_names
 from .model.hparams import VitsHParams
 from .voice import Voice
 from .weight_norm import group_weight_keys
@@ -196,7 +196,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _cmd_convert(args: argparse.Namespace) -> _Output:
     voice = _load(args, strict=True)
-    weight_norm = args.weight_norm or LAYOUTS[args.to].default_weight_norm
+    weight_norm = args.weight_norm or LAYOUTS[FORMAT_ALIASES.get(args.to, args.to)].default_weight_norm
     out_dir = Path(args.out_dir)
     targets = [out_dir / name for name in output_names(voice, args.to)]
     clashes = [t for t in targets for s in voice.report.files if _same_file(t, Path(s))]
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_load_flags(convert, runtime=False)
     convert.add_argument("out_dir", metavar="OUT_DIR", help="output folder")
-    convert.add_argument("--to", choices=tuple(LAYOUTS), default="vits-adapters", help="output format")
+    convert.add_argument("--to", choices=(*LAYOUTS, *FORMAT_ALIASES), default="vits-adapters", help="output format")
     convert.add_argument(
         "--weight-norm",
         choices=("plain", "legacy", "parametrized"),

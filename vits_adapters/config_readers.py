@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import SpecError, UnknownNameError
+from .errors import ConfigMismatchError, SpecError, UnknownNameError
 
 # Original VITS `model` section entries that never reach the generator (see FORMATS.md 1.1).
 _ORIGINAL_UNUSED_MODEL_FIELDS = {"n_layers_q": "posterior layers are hard-coded to 16", "use_spectral_norm": "discriminator only"}
@@ -185,11 +185,66 @@ def read_transformers_config(data: Mapping[str, Any], source: str = "config") ->
     return ConfigInfo(hparams=hparams, synthesis=text, ignored=ignored, source=source)
 
 
+# Lightning hyper_parameters of Piper's VitsModel -> our hyperparameters (same meaning, other names).
+_PIPER_RENAMES = {"num_symbols": "n_vocab", "num_speakers": "n_speakers", "sample_rate": "sampling_rate"}
+_PIPER_MODEL_FIELDS = set(_ORIGINAL_MODEL_FIELDS) | set(_PIPER_RENAMES)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and tuples from a pickled hyper_parameters dict as plain Python values."""
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, tuple, dict)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def read_piper_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
+    """Piper: Lightning ``hyper_parameters`` (``data["embedded"]``) and/or the voice's ``.onnx.json`` (``data["file"]``)."""
+    training = {k: _plain(v) for k, v in (data.get("embedded") or {}).items()}
+    voice = data.get("file") or {}
+    if not training and not voice:
+        raise SpecError(f"{source}: a Piper checkpoint needs its hyper_parameters or the voice's .onnx.json")
+    hparams: dict[str, Any] = {}
+    for name, value in training.items():
+        if name in _PIPER_MODEL_FIELDS and value is not None:
+            hparams[_PIPER_RENAMES.get(name, name)] = value
+    if "filter_length" in training:
+        hparams["spec_channels"] = int(training["filter_length"]) // 2 + 1
+    if isinstance(hparams.get("resblock"), int):
+        hparams["resblock"] = str(hparams["resblock"])
+    checks = {"hop_length": training["hop_length"]} if "hop_length" in training else {}
+    if voice:
+        audio = voice.get("audio") or {}
+        for name, value in (("sampling_rate", audio.get("sample_rate")), ("n_vocab", voice.get("num_symbols"))):
+            if value is not None and hparams.setdefault(name, value) != value:
+                raise ConfigMismatchError(f"{source}: the voice config says {name}={value}, the checkpoint {hparams[name]}")
+        if voice.get("num_speakers") is not None:
+            hparams.setdefault("n_speakers", voice["num_speakers"])
+    synthesis = {}
+    inference = voice.get("inference") or {}
+    for name, key in (("noise_scale", "noise_scale"), ("noise_w", "noise_scale_w"), ("length_scale", "length_scale")):
+        if isinstance(inference.get(name), (int, float)):
+            synthesis[key] = float(inference[name])
+    text = {"piper": {k: voice[k] for k in ("phoneme_id_map", "espeak", "phoneme_type") if k in voice}} if voice else {}
+    ignored = {f"hyper_parameters.{k}": "training setting" for k in training if k not in _PIPER_MODEL_FIELDS}
+    return ConfigInfo(hparams=hparams, text=text, checks=checks, ignored=ignored, source=source, synthesis=synthesis)
+
+
 CONFIG_READERS: dict[str, Callable[[Mapping[str, Any], str], ConfigInfo]] = {
     "vits-original": read_original_config,
     "vits-adapters": read_own_config,
     "transformers": read_transformers_config,
+    "piper": read_piper_config,
 }
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON config file's content; unreadable or invalid JSON is a SpecError naming the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise SpecError(f"{path}: cannot read the config as JSON ({err})") from err
 
 
 def read_config(reader: str, config: Mapping[str, Any] | str | Path, source: str | None = None) -> ConfigInfo:
@@ -197,10 +252,6 @@ def read_config(reader: str, config: Mapping[str, Any] | str | Path, source: str
     if reader not in CONFIG_READERS:
         raise UnknownNameError(f"unknown config reader {reader!r}; known: {', '.join(sorted(CONFIG_READERS))}")
     if isinstance(config, (str, Path)):
-        path = Path(config)
-        source = source or str(path)
-        try:
-            config = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            raise SpecError(f"{path}: cannot read the config as JSON ({err})") from err
+        source = source or str(config)
+        config = read_json(config)
     return CONFIG_READERS[reader](config, source or "config")

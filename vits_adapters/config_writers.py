@@ -54,26 +54,33 @@ def own_config(voice: Voice) -> dict[str, Any]:
     }
 
 
-def original_config(voice: Voice) -> dict[str, Any]:
+def _original_model_section(voice: Voice, layout: str) -> dict[str, Any]:
+    """The original trainer's ``model`` settings; refuses what its hard-coded sizes cannot hold."""
     hp = voice.config
     if not hasattr(voice.generator, "posterior_encoder"):
         raise SpecError(
-            "the original VITS layout needs the posterior encoder, which this voice dropped (inference_only=True); "
+            f"the {layout} layout needs the posterior encoder, which this voice dropped (inference_only=True); "
             "load it again without inference_only to write this layout"
         )
     fixed = {name: getattr(hp, name) for name in _ORIGINAL_FIXED if getattr(hp, name) != _ORIGINAL_FIXED[name]}
     if fixed:
         raise SpecError(
-            "the original VITS layout cannot represent these hyperparameters (its code hard-codes them):\n"
+            f"the {layout} layout cannot represent these hyperparameters (its code hard-codes them):\n"
             + format_keys(f"{k}={v!r} (original: {_ORIGINAL_FIXED[k]!r})" for k, v in fixed.items())
         )
-    text = voice.frontend.to_dict() if voice.frontend is not None else voice.text_settings
-    model = {
+    return {
         k: v
         for k, v in hp.to_dict().items()
         if k in VitsHParams.__dataclass_fields__ and k not in _ORIGINAL_FIXED
         and k not in ("n_vocab", "spec_channels", "n_speakers", "sampling_rate")
     }
+
+
+def original_config(voice: Voice) -> dict[str, Any]:
+    """The original VITS trainer's config.json (train / data / model sections)."""
+    hp = voice.config
+    model = _original_model_section(voice, "original VITS")
+    text = voice.frontend.to_dict() if voice.frontend is not None else voice.text_settings
     filter_length = (hp.spec_channels - 1) * 2
     return {
         "train": {"segment_size": 32 * hp.hop_length},
@@ -92,6 +99,40 @@ def original_config(voice: Voice) -> dict[str, Any]:
     }
 
 
+def piper_hyper_parameters(voice: Voice) -> dict[str, Any]:
+    """The ``hyper_parameters`` a Piper Lightning checkpoint carries (plain Python values only)."""
+    hp = voice.config
+    model = _original_model_section(voice, "Piper")
+    filter_length = (hp.spec_channels - 1) * 2
+    return {
+        **{k: [list(r) for r in v] if k == "resblock_dilation_sizes" else list(v) if isinstance(v, tuple) else v
+           for k, v in model.items()},
+        "num_symbols": hp.n_vocab,
+        "num_speakers": max(hp.n_speakers, 1),
+        "sample_rate": hp.sampling_rate,
+        "filter_length": filter_length,
+        "hop_length": hp.hop_length,
+        "win_length": filter_length,
+        "segment_size": 32 * hp.hop_length,
+    }
+
+
+def piper_voice_config(voice: Voice) -> dict[str, Any]:
+    """A Piper voice config (the ``.onnx.json`` layout) for the voice."""
+    hp = voice.config
+    defaults = voice.synthesis_defaults
+    config: dict[str, Any] = {
+        "audio": {"sample_rate": hp.sampling_rate},
+        "num_symbols": hp.n_vocab,
+        "num_speakers": max(hp.n_speakers, 1),
+        "inference": {
+            "noise_scale": defaults["noise_scale"],
+            "length_scale": defaults["length_scale"],
+            "noise_w": defaults["noise_scale_w"],
+        },
+    }
+    config.update(voice.text_settings.get("piper", {}))
+    return config
 
 
 def transformers_config(voice: Voice) -> dict[str, Any]:

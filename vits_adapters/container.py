@@ -18,6 +18,7 @@ class Unwrapped:
     state_dict: dict[str, Tensor]
     location: str  # "" for a bare state dict, else the container key
     ignored: dict[str, str]
+    embedded_config: Any = None  # the container's hyperparameter entry, when the spec names one
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -37,10 +38,11 @@ def unwrap(obj: Any, container: ContainerSpec) -> tuple[Unwrapped | None, str]:
                 return None, f"entry '{key}' is not a flat dict of tensors"
             ignored = {}
             for other in obj:
-                if other == key:
+                if other in (key, container.config_key):
                     continue
                 ignored[str(other)] = container.ignore.get(str(other), "not part of the generator's weights")
-            return Unwrapped(dict(inner), key, ignored), ""
+            embedded = obj.get(container.config_key) if container.config_key else None
+            return Unwrapped(dict(inner), key, ignored, embedded), ""
     if container.bare_allowed and _is_state_dict(obj):
         return Unwrapped(dict(obj), "", {}), ""
     wanted = " or ".join(repr(k) for k in container.state_dict_keys) or "a flat dict of tensors"

@@ -20,8 +20,7 @@ class Detection:
 
 
 def _why_not(spec: FormatSpec, unwrapped: Unwrapped, metadata: dict[str, str]) -> str:
-    keys = [k[len(spec.container.strip_prefix):] if k.startswith(spec.container.strip_prefix) else k
-            for k in unwrapped.state_dict]
+    keys = list(unwrapped.state_dict)
     for pattern in spec.detect.require:
         if not any(pattern.fullmatch(k) for k in keys):
             return f"no key matches required pattern {pattern.pattern!r}"

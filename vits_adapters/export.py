@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .atomic import atomic_write
-from .config_writers import original_config, own_config, transformers_config
+from .config_writers import original_config, own_config, piper_hyper_parameters, piper_voice_config, transformers_config
 from .convert import apply_reshape
 from .errors import KeyMappingError, SpecError, format_keys
 from .keymap import invert_rule, map_keys
@@ -29,21 +29,41 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+def _trainer_container(state: dict[str, Tensor], voice: Voice) -> dict[str, Any]:
+    return {"model": state, "iteration": 0, "optimizer": None, "learning_rate": 0.0}
+
+
+def _lightning_container(state: dict[str, Tensor], voice: Voice) -> dict[str, Any]:
+    return {
+        "state_dict": {f"model_g.{key}": tensor for key, tensor in state.items()},
+        "hyper_parameters": piper_hyper_parameters(voice),
+        "epoch": 0,
+        "global_step": 0,
+    }
+
+
 @dataclass(frozen=True)
 class _Layout:
     weights: str  # file name
     default_weight_norm: str
     plain_layers: str | None  # layers this layout always stores plain (full-match pattern), whatever is asked
     config: Callable[[Voice], dict[str, Any]]
+    container: Callable[[dict[str, Tensor], Voice], dict[str, Any]] | None = None  # for pickled layouts
 
 
 LAYOUTS: dict[str, _Layout] = {
     "vits-adapters": _Layout("model.safetensors", "plain", None, own_config),
     # The original trainer builds every weight-norm layer with the legacy hook, so it can only load g/v pairs.
-    "vits-original": _Layout("G_0.pth", "legacy", None, original_config),
+    "vits-original": _Layout("G_0.pth", "legacy", None, original_config, _trainer_container),
     # VitsHifiGan has plain convolutions; only its WaveNet layers carry weight norm.
     "transformers": _Layout("model.safetensors", "parametrized", r"decoder\..+", transformers_config),
+    # Piper's training code is the original's, with Lightning around it (generator only: no discriminator).
+    "piper": _Layout("generator.ckpt", "legacy", None, piper_voice_config, _lightning_container),
 }
+
+
+# Short names the command line accepts for `--to`.
+FORMAT_ALIASES = {"vits": "vits-original", "safetensors": "vits-adapters"}
 
 
 def generator_state_dict(
@@ -86,6 +106,7 @@ def to_layout_keys(state: dict[str, Tensor], format: str) -> dict[str, Tensor]:
 
 def output_names(voice: Voice, format: str) -> list[str]:
     """The file names ``export_voice`` writes for ``voice`` in ``format``."""
+    format = FORMAT_ALIASES.get(format, format)
     if format not in LAYOUTS:
         raise SpecError(f"cannot write format {format!r}; choose one of {', '.join(LAYOUTS)}")
     names = [LAYOUTS[format].weights, "config.json"]
@@ -115,6 +136,7 @@ def export_voice(
         SpecError: an unknown format, or hyperparameters the layout cannot represent (all listed).
         FileExistsError: an output exists and ``overwrite`` is False; nothing is written then.
     """
+    format = FORMAT_ALIASES.get(format, format)
     names = output_names(voice, format)
     layout = LAYOUTS[format]
     weight_norm = weight_norm or layout.default_weight_norm
@@ -130,7 +152,7 @@ def export_voice(
         with atomic_write(target, overwrite=overwrite) as tmp:
             save_file(tensors, str(tmp), metadata=metadata)
     else:
-        checkpoint = {"model": state, "iteration": 0, "optimizer": None, "learning_rate": 0.0}
+        checkpoint = layout.container(state, voice)
         # Saving through a handle keeps the temporary file's name out of the archive: equal tensors, equal bytes.
         with atomic_write(target, overwrite=overwrite) as tmp, tmp.open("wb") as handle:
             torch.save(checkpoint, handle)

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from .checkpoint import read_checkpoint
-from .config_readers import ConfigInfo, read_config
+from .config_readers import ConfigInfo, read_config, read_json
 from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
 from .detect import detect_format
 from .load import load_converted
@@ -26,12 +26,16 @@ logger = logging.getLogger(__name__)
 _POSTERIOR_DROP_REASON = "posterior encoder: used in training and voice conversion only (inference_only=True)"
 
 
-def _config_info(config: Mapping[str, Any] | str | Path | None, found: Path | None, reader: str) -> ConfigInfo | None:
-    if config is not None:
-        return read_config(reader, config, None if isinstance(config, Mapping) else str(config))
-    if found is not None:
-        return read_config(reader, found)
-    return None
+def _config_info(
+    config: Mapping[str, Any] | str | Path | None, found: Path | None, reader: str, embedded: Any
+) -> ConfigInfo | None:
+    given = config if config is not None else found
+    if embedded is not None:  # hyperparameters stored inside the checkpoint, plus any config file
+        data = read_json(given) if isinstance(given, (str, Path)) else given
+        return read_config(reader, {"embedded": embedded, "file": data}, str(given or "checkpoint"))
+    if given is None:
+        return None
+    return read_config(reader, given, None if isinstance(given, Mapping) else str(given))
 
 
 def from_pretrained(
@@ -96,7 +100,7 @@ def from_pretrained(
     renamed = rename_state_dict(detection.unwrapped.state_dict, spec)
     if strict:
         check_unmapped(renamed.unmapped, spec)
-    info = _config_info(config, located.config, spec.config_reader)
+    info = _config_info(config, located.config, spec.config_reader, detection.unwrapped.embedded_config)
     if inference_only:
         renamed = drop_targets(renamed, "posterior_encoder.", _POSTERIOR_DROP_REASON)
     with_posterior = not inference_only and (info is None or info.has_posterior_encoder)

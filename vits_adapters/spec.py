@@ -85,6 +85,7 @@ class ContainerSpec:
     bare_allowed: bool  # a flat dict of tensors is accepted as the state dict itself
     strip_prefix: str  # removed from every key before renaming (e.g. Lightning's "model_g.")
     ignore: dict[str, str]  # other top-level entries -> why they are not weights we load
+    config_key: str  # a top-level entry holding hyperparameters (Lightning's "hyper_parameters"), or ""
 
 
 @dataclass(frozen=True)
@@ -273,6 +274,7 @@ def parse_format(path: Path, adapters_dir: Path) -> FormatSpec:
         bare_allowed=raw_container.get("bare_allowed", bool, True),
         strip_prefix=raw_container.get("strip_prefix", str, ""),
         ignore=dict(raw_container.get("ignore", dict, {})),
+        config_key=raw_container.get("config_key", str, ""),
     )
     raw_container.finish()
     raw_detect = _Fields(fields.get("detect", dict, required=True), path, "detect")
