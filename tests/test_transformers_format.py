@@ -150,3 +150,31 @@ def test_what_transformers_cannot_hold_is_refused_before_writing(original_dirs, 
     with pytest.raises(SpecError, match="resblock='2'"):
         voice.save_pretrained(tmp_path / "out", format="transformers")
     assert not (tmp_path / "out").exists()
+
+
+def test_text_goes_through_the_voices_own_tokenizer(hf_models, hf_dirs, tmp_path):
+    from transformers import VitsTokenizer
+
+    letters = "abcdefghijlmnopqrstuvwxyz' -"  # MMS-like: a real letter ("k") at id 0, no digits
+    vocab = {"k": 0, **{c: i + 1 for i, c in enumerate(letters)}}
+    vocab.update({f"x{i}": i for i in range(len(vocab), hf_models["single"].config.vocab_size)})
+    folder = tmp_path / "voice"
+    folder.mkdir()
+    for item in hf_dirs["single"].iterdir():
+        (folder / item.name).write_bytes(item.read_bytes())
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "VitsTokenizer", "add_blank": True, "normalize": True, "phonemize": False,
+         "is_uroman": False, "language": "eng", "pad_token": "k", "unk_token": "<unk>"}
+    ))
+    voice = from_pretrained(folder)
+    text = "Hello, World! 42 times."
+    expected = VitsTokenizer.from_pretrained(folder)(text).input_ids
+    assert voice.encode(text) == expected
+    audio = voice.synthesize(text, noise_scale=0.0, noise_scale_w=0.0, check=False)
+    reference = run(hf_models["single"], expected)["waveform"][0].numpy()
+    assert audio.waveform.shape == reference.shape and abs(audio.waveform - reference).max() < 2e-6
+    voice.save_pretrained(tmp_path / "out", format="transformers")
+    assert VitsTokenizer.from_pretrained(tmp_path / "out")(text).input_ids == expected
+    voice.save_pretrained(tmp_path / "ours")
+    assert from_pretrained(tmp_path / "ours").encode(text) == expected

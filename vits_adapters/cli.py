@@ -31,7 +31,7 @@ from .errors import (
     UnknownNameError,
     VitsAdapterError,
 )
-from .export import FORMAT_ALIASES, LAYOUTS, output_names
+from .export import FORMAT_ALIASES, LAYOUTS, default_weight_norm, output_names
 from .model.hparams import VitsHParams
 from .voice import Voice
 from .weight_norm import group_weight_keys
@@ -196,7 +196,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def _cmd_convert(args: argparse.Namespace) -> _Output:
     voice = _load(args, strict=True)
-    weight_norm = args.weight_norm or LAYOUTS[FORMAT_ALIASES.get(args.to, args.to)].default_weight_norm
+    weight_norm = args.weight_norm or default_weight_norm(voice, args.to)
     out_dir = Path(args.out_dir)
     targets = [out_dir / name for name in output_names(voice, args.to)]
     clashes = [t for t in targets for s in voice.report.files if _same_file(t, Path(s))]

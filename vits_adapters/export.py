@@ -52,7 +52,8 @@ class _Layout:
 
 
 LAYOUTS: dict[str, _Layout] = {
-    "vits-adapters": _Layout("model.safetensors", "plain", None, own_config),
+    # Ours stores whatever the generator holds: plain when folded, the g/v pairs when built with weight_norm="keep".
+    "vits-adapters": _Layout("model.safetensors", "as-held", None, own_config),
     # The original trainer builds every weight-norm layer with the legacy hook, so it can only load g/v pairs.
     "vits-original": _Layout("G_0.pth", "legacy", None, original_config, _trainer_container),
     # VitsHifiGan has plain convolutions; only its WaveNet layers carry weight norm.
@@ -104,6 +105,14 @@ def to_layout_keys(state: dict[str, Tensor], format: str) -> dict[str, Tensor]:
     }
 
 
+def default_weight_norm(voice: Voice, format: str) -> str:
+    """The weight-norm form ``format`` is written in when the caller does not choose one."""
+    default = LAYOUTS[FORMAT_ALIASES.get(format, format)].default_weight_norm
+    if default == "as-held":
+        return "parametrized" if voice.generator.weight_norm == "keep" else "plain"
+    return default
+
+
 def output_names(voice: Voice, format: str) -> list[str]:
     """The file names ``export_voice`` writes for ``voice`` in ``format``."""
     format = FORMAT_ALIASES.get(format, format)
@@ -139,7 +148,7 @@ def export_voice(
     format = FORMAT_ALIASES.get(format, format)
     names = output_names(voice, format)
     layout = LAYOUTS[format]
-    weight_norm = weight_norm or layout.default_weight_norm
+    weight_norm = weight_norm or default_weight_norm(voice, format)
     config = layout.config(voice)  # refuses an unrepresentable voice before anything is written
     state = generator_state_dict(voice.generator, weight_norm, plain_layers=layout.plain_layers)
     if format != "vits-adapters":

@@ -17,7 +17,7 @@ from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
 
 
 def _frontend(hparams: VitsHParams, settings: dict[str, Any], files: dict[str, Path]) -> TextFrontend | None:
-    if "symbols" in settings:
+    if "symbols" in settings or settings.get("kind") in ("symbols", "transformers"):
         return TextFrontend.from_dict(settings)
     if "vocab.json" in files:
         return TextFrontend.from_transformers_files(files["vocab.json"], files.get("tokenizer_config.json"))
@@ -159,10 +159,12 @@ class Voice:
         weight_norm: str | None = None,
         overwrite: bool = False,
     ) -> list[Path]:
-        """Write the voice as ``format`` ("vits-adapters", "vits-original" or "transformers").
+        """Write the voice as ``format`` ("vits-adapters", "vits-original", "transformers" or "piper").
 
-        ``weight_norm`` ("plain", "legacy" or "parametrized") sets the form of the weight-norm layers; the default is
-        each layout's own (plain for ours, legacy for the original trainer, parametrized WaveNet for transformers).
+        ``weight_norm`` ("plain", "legacy" or "parametrized") sets the form of the weight-norm layers. The default is
+        each layout's own: legacy for the original trainer and Piper, parametrized WaveNet (plain decoder) for
+        transformers, and for ours whatever the generator holds (plain when folded, g/v pairs in keep mode), so a
+        voice loaded with ``weight_norm="keep"`` converts without recomposing any weight.
         """
         from .export import export_voice
 
