@@ -14,6 +14,7 @@ from tests.peers.piper_reference import CASES, peer_infer, state_dict_forms, typ
 import vits_adapters.resolve as resolve_module
 from vits_adapters import (
     CheckpointNotFoundError,
+    CheckpointReadError,
     ConfigMismatchError,
     FormatDetectionError,
     InvalidInputError,
@@ -284,3 +285,12 @@ def test_an_inference_only_voice_saves_and_reloads_without_the_posterior_encoder
     torch.testing.assert_close(_wave(again, ids), _wave(voice, ids), atol=0, rtol=0)
     with pytest.raises(SpecError, match="posterior encoder"):
         voice.save_pretrained(tmp_path / "orig", format="vits-original")
+
+
+def test_non_finite_weights_are_refused_naming_the_tensors(single_dir, tmp_path):
+    checkpoint = _checkpoint(single_dir)
+    checkpoint["model"]["dec.conv_post.weight"][0, 0, 0] = float("nan")
+    checkpoint["model"]["enc_p.emb.weight"][3, 1] = float("inf")
+    with pytest.raises(CheckpointReadError) as caught:
+        from_pretrained(_save(tmp_path, checkpoint, single_dir), strict=False)
+    assert "dec.conv_post.weight" in str(caught.value) and "enc_p.emb.weight" in str(caught.value)

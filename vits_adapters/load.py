@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from .errors import StateDictMismatchError
+from .errors import CheckpointReadError, StateDictMismatchError, format_keys
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +23,16 @@ class LoadOutcome:
     unexpected: tuple[str, ...]
     mismatched: tuple[str, ...]
     casts: dict[str, int]
+
+
+def refuse_non_finite(tensors: Mapping[str, Tensor], *, source: str) -> None:
+    """Raise CheckpointReadError naming every floating tensor that holds NaN or Inf."""
+    bad = sorted(key for key, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    if bad:
+        raise CheckpointReadError(
+            f"{source}: {len(bad)} tensor(s) hold NaN or Inf values; the checkpoint is corrupt or was saved after a "
+            "diverged training step:\n" + format_keys(bad)
+        )
 
 
 def compare_keys(

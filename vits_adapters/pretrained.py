@@ -13,7 +13,7 @@ from .checkpoint import read_checkpoint
 from .config_readers import ConfigInfo, read_config, read_json
 from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
 from .detect import detect_format
-from .load import load_converted
+from .load import load_converted, refuse_non_finite
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
 from .registry import all_formats, get_format
 from .report import LoadReport
@@ -97,6 +97,7 @@ def from_pretrained(
     detection = detect_format(raw.content, raw.metadata, specs, source=str(located.weights))
     spec = detection.spec
     logger.info("format %s", spec.name)
+    refuse_non_finite(detection.unwrapped.state_dict, source=str(located.weights))
     renamed = rename_state_dict(detection.unwrapped.state_dict, spec)
     if strict:
         check_unmapped(renamed.unmapped, spec)
