@@ -231,11 +231,73 @@ def read_piper_config(data: Mapping[str, Any], source: str = "config") -> Config
     return ConfigInfo(hparams=hparams, text=text, checks=checks, ignored=ignored, source=source, synthesis=synthesis)
 
 
+# Coqui VitsArgs field -> our hyperparameter(s).
+COQUI_FIELDS: dict[str, tuple[str, ...]] = {
+    "num_chars": ("n_vocab",),
+    "out_channels": ("spec_channels",),
+    "hidden_channels": ("hidden_channels", "inter_channels"),
+    "hidden_channels_ffn_text_encoder": ("filter_channels",),
+    "num_heads_text_encoder": ("n_heads",),
+    "num_layers_text_encoder": ("n_layers",),
+    "kernel_size_text_encoder": ("kernel_size",),
+    "kernel_size_posterior_encoder": ("posterior_kernel_size",),
+    "dilation_rate_posterior_encoder": ("posterior_dilation_rate",),
+    "num_layers_posterior_encoder": ("posterior_n_layers",),
+    "kernel_size_flow": ("flow_kernel_size",),
+    "dilation_rate_flow": ("flow_dilation_rate",),
+    "num_layers_flow": ("flow_n_layers",),
+    "resblock_type_decoder": ("resblock",),
+    "resblock_kernel_sizes_decoder": ("resblock_kernel_sizes",),
+    "resblock_dilation_sizes_decoder": ("resblock_dilation_sizes",),
+    "upsample_rates_decoder": ("upsample_rates",),
+    "upsample_initial_channel_decoder": ("upsample_initial_channel",),
+    "upsample_kernel_sizes_decoder": ("upsample_kernel_sizes",),
+    "use_sdp": ("use_sdp",),
+    "condition_dp_on_speaker": ("dp_condition_on_speaker",),
+}
+# Coqui features the reference generator does not have: a true value cannot be represented.
+_COQUI_UNSUPPORTED = ("use_language_embedding", "use_d_vector_file", "interpolate_z")
+
+
+def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
+    """Coqui ``VitsConfig``: the checkpoint's embedded ``config`` (``data["embedded"]``) or config.json (``data["file"]``)."""
+    wrapped = "embedded" in data or "file" in data
+    config = (data.get("embedded") or data.get("file")) if wrapped else data
+    if not isinstance(config, Mapping) or not isinstance(config.get("model_args"), Mapping):
+        raise SpecError(f"{source}: a Coqui VITS config needs a 'model_args' section")
+    args = config["model_args"]
+    hparams: dict[str, Any] = {}
+    for name, targets in COQUI_FIELDS.items():
+        if args.get(name) is not None:
+            for target in targets:
+                hparams[target] = args[name]
+    unsupported = [name for name in _COQUI_UNSUPPORTED if args.get(name)]
+    if "interpolate_z" in unsupported and args.get("encoder_sample_rate") is None:
+        unsupported.remove("interpolate_z")  # interpolation only acts with an encoder sample rate
+    if unsupported:
+        raise SpecError(f"{source}: the reference VITS generator has no equivalent of: {', '.join(unsupported)}")
+    hparams["dp_layer_norm_eps"] = 1e-4  # Coqui's deterministic predictor normalises with eps 1e-4
+    checks: dict[str, Any] = {}
+    audio = config.get("audio") or {}
+    if audio.get("sample_rate") is not None:
+        hparams["sampling_rate"] = audio["sample_rate"]
+    if audio.get("hop_length") is not None:
+        checks["hop_length"] = audio["hop_length"]
+    synthesis = {}
+    for name, key in (("inference_noise_scale", "noise_scale"), ("inference_noise_scale_dp", "noise_scale_w"),
+                      ("length_scale", "length_scale")):
+        if isinstance(args.get(name), (int, float)):
+            synthesis[key] = float(args[name])
+    text = {"coqui": {k: config[k] for k in ("characters", "add_blank", "use_phonemes", "text_cleaner") if k in config}}
+    return ConfigInfo(hparams=hparams, text=text, checks=checks, source=source, synthesis=synthesis)
+
+
 CONFIG_READERS: dict[str, Callable[[Mapping[str, Any], str], ConfigInfo]] = {
     "vits-original": read_original_config,
     "vits-adapters": read_own_config,
     "transformers": read_transformers_config,
     "piper": read_piper_config,
+    "coqui": read_coqui_config,
 }
 
 

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 # Original VITS configs can only express these; anything else differs from what its code hard-codes.
 _ORIGINAL_FIXED = {
+    "sdp_filter_channels": None,
+    "dp_layer_norm_eps": 1e-5,
+    "dp_condition_on_speaker": True,
     "window_size": 4,
     "flow_n_flows": 4,
     "flow_n_layers": 4,
@@ -145,6 +148,12 @@ def transformers_config(voice: Voice) -> dict[str, Any]:
         problems.append("different flow and posterior WaveNet kernels/dilations (VitsConfig has one of each)")
     if not hasattr(voice.generator, "posterior_encoder"):
         problems.append("no posterior encoder (loaded with inference_only=True); VitsModel always has one")
+    if hp.sdp_filter_channels not in (None, hp.hidden_channels):
+        problems.append(f"sdp_filter_channels={hp.sdp_filter_channels} (VitsModel's stochastic predictor is hidden_size wide)")
+    if hp.dp_layer_norm_eps != 1e-5:
+        problems.append(f"dp_layer_norm_eps={hp.dp_layer_norm_eps} (VitsModel uses layer_norm_eps 1e-5 throughout)")
+    if not hp.dp_condition_on_speaker:
+        problems.append("an unconditioned duration predictor (VitsModel conditions it on the speaker)")
     if problems:
         raise SpecError("transformers' VitsModel cannot represent this voice:\n" + format_keys(problems))
     values = hp.to_dict()

@@ -52,11 +52,15 @@ class ConvertResult:
 
 
 def apply_reshape(tensor: Tensor, how: str, key: str) -> Tensor:
-    """A value-preserving layout change: ``linear_to_conv1d`` adds a kernel axis of 1, ``conv1d_to_linear`` drops it."""
+    """A value-preserving layout change: a kernel axis of 1 added or dropped, or (1, C, 1) <-> (C,)."""
     if how == "linear_to_conv1d" and tensor.ndim == 2:
         return tensor.unsqueeze(-1)
     if how == "conv1d_to_linear" and tensor.ndim == 3 and tensor.shape[-1] == 1:
         return tensor.squeeze(-1)
+    if how == "broadcast_to_vector" and tensor.ndim == 3 and tensor.shape[0] == tensor.shape[2] == 1:
+        return tensor.reshape(-1)
+    if how == "vector_to_broadcast" and tensor.ndim == 1:
+        return tensor.reshape(1, -1, 1)
     raise KeyMappingError(f"{key}: cannot apply {how} to a tensor of shape {tuple(tensor.shape)}")
 
 

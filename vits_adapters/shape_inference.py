@@ -86,6 +86,9 @@ def infer_from_shapes(shapes: Mapping[str, Shape]) -> dict[str, Any]:
         out["sdp_num_bins"] = (_need(shapes, "duration_predictor.flows.1.conv_proj.weight")[0] + 1) // 3
         out["sdp_dds_layers"] = _count(shapes, r"duration_predictor\.conv_dds\.convs_dilated\.(\d+)\.weight")
         out["dp_kernel_size"] = _need(shapes, "duration_predictor.conv_dds.convs_dilated.0.weight")[2]
+        width = _need(shapes, "duration_predictor.conv_pre.weight")[0]
+        if width != hidden:
+            out["sdp_filter_channels"] = width
     else:
         out["dp_filter_channels"], _, out["dp_kernel_size"] = _need(shapes, "duration_predictor.conv_1.weight")
 

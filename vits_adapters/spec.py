@@ -11,7 +11,12 @@ import yaml
 
 from .errors import SpecError
 
-RESHAPES = {"linear_to_conv1d": "conv1d_to_linear", "conv1d_to_linear": "linear_to_conv1d"}
+RESHAPES = {
+    "linear_to_conv1d": "conv1d_to_linear",
+    "conv1d_to_linear": "linear_to_conv1d",
+    "broadcast_to_vector": "vector_to_broadcast",  # (1, C, 1) <-> (C,)
+    "vector_to_broadcast": "broadcast_to_vector",
+}
 
 COMPONENTS = (
     "text_encoder",

@@ -89,6 +89,7 @@ class StochasticDurationPredictor(nn.Module):
 
     def __init__(
         self,
+        in_channels: int,
         channels: int,
         kernel_size: int,
         n_flows: int,
@@ -98,7 +99,7 @@ class StochasticDurationPredictor(nn.Module):
         gin_channels: int = 0,
     ) -> None:
         super().__init__()
-        self.conv_pre = nn.Conv1d(channels, channels, 1)
+        self.conv_pre = nn.Conv1d(in_channels, channels, 1)
         self.conv_proj = nn.Conv1d(channels, channels, 1)
         self.conv_dds = DilatedDepthSeparableConv(channels, kernel_size, dds_layers)
         if gin_channels:
@@ -138,12 +139,14 @@ class StochasticDurationPredictor(nn.Module):
 class DurationPredictor(nn.Module):
     """Deterministic duration predictor: two conv-ReLU-LayerNorm blocks and a projection to log-durations."""
 
-    def __init__(self, in_channels: int, filter_channels: int, kernel_size: int, gin_channels: int = 0) -> None:
+    def __init__(
+        self, in_channels: int, filter_channels: int, kernel_size: int, gin_channels: int = 0, eps: float = 1e-5
+    ) -> None:
         super().__init__()
         self.conv_1 = nn.Conv1d(in_channels, filter_channels, kernel_size, padding=kernel_size // 2)
-        self.norm_1 = ChannelLayerNorm(filter_channels)
+        self.norm_1 = ChannelLayerNorm(filter_channels, eps=eps)
         self.conv_2 = nn.Conv1d(filter_channels, filter_channels, kernel_size, padding=kernel_size // 2)
-        self.norm_2 = ChannelLayerNorm(filter_channels)
+        self.norm_2 = ChannelLayerNorm(filter_channels, eps=eps)
         self.conv_proj = nn.Conv1d(filter_channels, 1, 1)
         if gin_channels:
             self.cond = nn.Conv1d(gin_channels, in_channels, 1)

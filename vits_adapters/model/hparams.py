@@ -47,6 +47,9 @@ class VitsHParams:
     posterior_dilation_rate: int = 1
     dp_filter_channels: int = 256
     dp_kernel_size: int = 3
+    dp_layer_norm_eps: float = 1e-5  # Coqui's deterministic predictor uses 1e-4
+    dp_condition_on_speaker: bool = True  # Coqui can leave the duration predictor unconditioned
+    sdp_filter_channels: int | None = None  # None: the hidden size (original); Coqui fixes it at 192
     sdp_n_flows: int = 4
     sdp_num_bins: int = 10
     sdp_tail_bound: float = 5.0

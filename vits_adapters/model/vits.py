@@ -122,6 +122,7 @@ class VitsGenerator(nn.Module):
         if hp.use_sdp:
             self.duration_predictor: nn.Module = StochasticDurationPredictor(
                 hp.hidden_channels,
+                hp.sdp_filter_channels or hp.hidden_channels,
                 hp.dp_kernel_size,
                 hp.sdp_n_flows,
                 hp.sdp_dds_layers,
@@ -131,7 +132,7 @@ class VitsGenerator(nn.Module):
             )
         else:
             self.duration_predictor = DurationPredictor(
-                hp.hidden_channels, hp.dp_filter_channels, hp.dp_kernel_size, gin
+                hp.hidden_channels, hp.dp_filter_channels, hp.dp_kernel_size, gin, hp.dp_layer_norm_eps
             )
         if hp.multi_speaker:
             self.embed_speaker = nn.Embedding(hp.n_speakers, hp.gin_channels)
@@ -192,7 +193,11 @@ class VitsGenerator(nn.Module):
         hidden, prior_mean, prior_log_std, text_mask = self.text_encoder(token_ids, lengths)
         g = self.speaker_embedding(speaker_ids)
         log_durations = self.duration_predictor(
-            hidden, text_mask, g, noise_scale=noise_scale_w, generator=generator
+            hidden,
+            text_mask,
+            g if self.hparams.dp_condition_on_speaker else None,
+            noise_scale=noise_scale_w,
+            generator=generator,
         )
         durations = torch.ceil(torch.exp(log_durations) * text_mask * length_scale)
         frame_lengths = torch.clamp_min(torch.sum(durations, [1, 2]), 1).long()

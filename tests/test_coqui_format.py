@@ -1,0 +1,85 @@
+"""Coqui TTS VITS checkpoints, proven against Coqui's own layers composed as its Vits model does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.peers.coqui_reference import CASES, build_coqui, coqui_checkpoint, coqui_config, coqui_infer, typical_token_ids
+
+from vits_adapters import SpecError, from_pretrained
+
+STAGE_ATOL = 5e-6
+
+
+@pytest.fixture(scope="module")
+def coqui_models():
+    torch.set_num_threads(1)
+    try:
+        yield {name: build_coqui(case, seed=2) for name, case in CASES.items()}
+    finally:
+        torch.set_num_threads(2)
+
+
+def _save(folder, model, case, **kwargs):
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(coqui_checkpoint(model, case, **kwargs), folder / "model.pth")
+    style = kwargs.get("config_style", "current")
+    (folder / "config.json").write_text(json.dumps(coqui_config(case, style)))
+    return folder
+
+
+def _speaker(case_name):
+    return 1 if CASES[case_name].num_speakers else None
+
+
+def _assert_matches(ref, ours):
+    torch.testing.assert_close(ours.hidden, ref["x"], atol=STAGE_ATOL, rtol=0)
+    torch.testing.assert_close(ours.prior_mean, ref["m_p"], atol=STAGE_ATOL, rtol=0)
+    torch.testing.assert_close(ours.prior_log_std, ref["logs_p"], atol=STAGE_ATOL, rtol=0)
+    torch.testing.assert_close(ours.log_durations, ref["logw"], atol=1e-5, rtol=0)
+    assert torch.equal(ours.durations, ref["w_ceil"])
+    torch.testing.assert_close(ours.z_prior, ref["z_p"], atol=STAGE_ATOL, rtol=0)
+    torch.testing.assert_close(ours.z, ref["z"], atol=1e-5, rtol=0)
+    assert ours.waveform.shape == ref["o"].shape
+    peak = ref["o"].abs().max().item()
+    assert peak > 0.05 and (ours.waveform - ref["o"]).abs().max().item() <= 1e-4 * peak
+    torch.testing.assert_close(ours.waveform, ref["o"], atol=2e-6, rtol=0)
+
+
+@pytest.mark.parametrize("form, style", [("parametrized", "current"), ("legacy", "legacy")])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_coqui_checkpoint_loads_and_matches_coqui(name, form, style, coqui_models, tmp_path):
+    model, case = coqui_models[name], CASES[name]
+    voice = from_pretrained(_save(tmp_path, model, case, form=form, config_style=style))
+    report = voice.report
+    assert report.format == "coqui" and report.complete
+    assert {"optimizer", "step", "epoch"} <= set(report.ignored_entries)
+    dropped = [r for r in report.records if r.action == "dropped"]
+    assert all(r.source[0].startswith("disc.") and "discriminator" in r.detail for r in dropped)
+    assert bool(dropped) == case.args().init_discriminator
+    assert set(report.source_forms) == {form}
+    assert voice.sample_rate == case.sample_rate
+    for seed in (0, 1):
+        ids = typical_token_ids(case, seed)
+        speaker = _speaker(name)
+        ref = coqui_infer(model, ids, speaker_id=speaker)
+        sid = None if speaker is None else torch.tensor([speaker])
+        ours = voice.generator.infer(torch.tensor([ids]), speaker_ids=sid, noise_scale=0.0, noise_scale_w=0.0)
+        _assert_matches(ref, ours)
+
+
+def test_coqui_voice_saves_losslessly_and_refuses_layouts_that_cannot_hold_it(coqui_models, tmp_path):
+    model, case = coqui_models["single"], CASES["single"]
+    voice = from_pretrained(_save(tmp_path / "coqui", model, case), weight_norm="keep")
+    voice.save_pretrained(tmp_path / "ours")
+    again = from_pretrained(tmp_path / "ours")
+    ids = typical_token_ids(case, 3)
+    _assert_matches(coqui_infer(model, ids), again.generator.infer(torch.tensor([ids]), noise_scale=0.0, noise_scale_w=0.0))
+    with pytest.raises(SpecError) as caught:
+        voice.save_pretrained(tmp_path / "orig", format="vits-original")
+    assert "sdp_filter_channels=192" in str(caught.value) and "posterior_n_layers=3" in str(caught.value)
+    with pytest.raises(SpecError, match="sdp_filter_channels=192"):
+        voice.save_pretrained(tmp_path / "hf", format="transformers")
