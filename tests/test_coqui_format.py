@@ -83,3 +83,35 @@ def test_coqui_voice_saves_losslessly_and_refuses_layouts_that_cannot_hold_it(co
     assert "sdp_filter_channels=192" in str(caught.value) and "posterior_n_layers=3" in str(caught.value)
     with pytest.raises(SpecError, match="sdp_filter_channels=192"):
         voice.save_pretrained(tmp_path / "hf", format="transformers")
+
+
+@pytest.mark.parametrize("name", ["single", "multi", "nosdp"])
+def test_a_coqui_voice_writes_back_and_coqui_loads_it_strictly(name, coqui_models, tmp_path):
+    from tests.peers.coqui_reference import coqui_vits_class
+    from TTS.tts.configs.vits_config import VitsConfig
+
+    model, case = coqui_models[name], CASES[name]
+    voice = from_pretrained(_save(tmp_path / "src", model, case, form="legacy"), weight_norm="keep")
+    written = voice.save_pretrained(tmp_path / "out", format="coqui")
+    assert [p.name for p in written] == ["model.pth", "config.json"]
+    checkpoint = torch.load(tmp_path / "out" / "model.pth", weights_only=True)
+    stored = {k: v for k, v in coqui_checkpoint(model, case).items()}["model"]
+    assert set(checkpoint["model"]) == {k for k in stored if not k.startswith("disc.")}
+    config = VitsConfig()
+    config.from_dict(json.loads((tmp_path / "out" / "config.json").read_text()))
+    config.model_args.init_discriminator = False  # we write the generator only, as for inference
+    real = coqui_vits_class().init_from_config(config)
+    real.load_checkpoint(config, str(tmp_path / "out" / "model.pth"), eval=True, strict=True)
+    ids = typical_token_ids(case, 5)
+    speaker = _speaker(name)
+    aux = {"x_lengths": torch.tensor([len(ids)]), "d_vectors": None, "language_ids": None, "durations": None,
+           "speaker_ids": None if speaker is None else torch.tensor([speaker])}
+    real.inference_noise_scale = real.inference_noise_scale_dp = 0.0
+    with torch.no_grad():
+        out = real.inference(torch.tensor([ids]), aux_input=aux)["model_outputs"]
+    torch.testing.assert_close(out, coqui_infer(model, ids, speaker_id=speaker)["o"], atol=2e-6, rtol=0)
+
+
+def test_only_coqui_voices_can_be_written_as_coqui(original_dirs, tmp_path):
+    with pytest.raises(SpecError, match="only a voice loaded from a Coqui"):
+        from_pretrained(original_dirs["single"]).save_pretrained(tmp_path, format="coqui")

@@ -42,6 +42,7 @@ class ConfigInfo:
     source: str = ""
     has_posterior_encoder: bool = True  # False for a voice saved after loading with inference_only=True
     synthesis: dict[str, float] = field(default_factory=dict)  # default noise_scale, noise_scale_w, length_scale
+    original: dict[str, Any] = field(default_factory=dict)  # the config as read, for writing the same family back
 
 
 def _typed(section: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
@@ -289,7 +290,9 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> Config
         if isinstance(args.get(name), (int, float)):
             synthesis[key] = float(args[name])
     text = {"coqui": {k: config[k] for k in ("characters", "add_blank", "use_phonemes", "text_cleaner") if k in config}}
-    return ConfigInfo(hparams=hparams, text=text, checks=checks, source=source, synthesis=synthesis)
+    return ConfigInfo(
+        hparams=hparams, text=text, checks=checks, source=source, synthesis=synthesis, original=dict(config)
+    )
 
 
 CONFIG_READERS: dict[str, Callable[[Mapping[str, Any], str], ConfigInfo]] = {

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .config_readers import TRANSFORMERS_FIELDS, TRANSFORMERS_FIXED
+from .config_readers import COQUI_FIELDS, TRANSFORMERS_FIELDS, TRANSFORMERS_FIXED
 from .errors import SpecError, format_keys
 from .model.hparams import VitsHParams
 
@@ -173,3 +173,33 @@ def transformers_config(voice: Voice) -> dict[str, Any]:
     config.update(TRANSFORMERS_FIXED)
     config["pad_token_id"] = 0
     return config
+
+
+def coqui_config(voice: Voice) -> dict[str, Any]:
+    """The Coqui ``VitsConfig`` the voice was loaded with, checked against its hyperparameters.
+
+    Coqui rebuilds its vocabulary from the config's ``characters``, which only a Coqui voice carries, so
+    only voices loaded from Coqui can be written back to it.
+    """
+    source = voice.source_config
+    if source.get("format") != "coqui":
+        raise SpecError(
+            "the coqui layout needs Coqui's own characters/audio config, which only a voice loaded from a Coqui "
+            "checkpoint carries; write this voice as vits-adapters, vits-original, transformers or piper instead"
+        )
+    config = source["config"]
+    values = voice.config.to_dict()
+    drifted = [
+        f"{name}: config {config['model_args'][name]!r}, voice {values[targets[0]]!r}"
+        for name, targets in COQUI_FIELDS.items()
+        if name in config["model_args"] and _as_plain(config["model_args"][name]) != _as_plain(values[targets[0]])
+    ]
+    if drifted:
+        raise SpecError("the voice no longer matches its Coqui config:\n" + format_keys(drifted))
+    return config
+
+
+def _as_plain(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return [_as_plain(v) for v in value]
+    return str(value) if isinstance(value, str) else value

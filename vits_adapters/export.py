@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from torch import Tensor
 
 from .atomic import atomic_write
-from .config_writers import original_config, own_config, piper_hyper_parameters, piper_voice_config, transformers_config
+from .config_writers import coqui_config, original_config, own_config, piper_hyper_parameters, piper_voice_config, transformers_config
 from .convert import apply_reshape
 from .errors import KeyMappingError, SpecError, format_keys
 from .keymap import invert_rule, map_keys
@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 
 def _trainer_container(state: dict[str, Tensor], voice: Voice) -> dict[str, Any]:
     return {"model": state, "iteration": 0, "optimizer": None, "learning_rate": 0.0}
+
+
+def _coqui_container(state: dict[str, Tensor], voice: Voice) -> dict[str, Any]:
+    return {"model": state, "config": coqui_config(voice), "step": 0, "epoch": 0}
 
 
 def _lightning_container(state: dict[str, Tensor], voice: Voice) -> dict[str, Any]:
@@ -60,6 +64,8 @@ LAYOUTS: dict[str, _Layout] = {
     "transformers": _Layout("model.safetensors", "parametrized", r"decoder\..+", transformers_config),
     # Piper's training code is the original's, with Lightning around it (generator only: no discriminator).
     "piper": _Layout("generator.ckpt", "legacy", None, piper_voice_config, _lightning_container),
+    # coqui-tts (like coqui-ai TTS >= 0.20) builds its weight norm with torch's parametrizations.
+    "coqui": _Layout("model.pth", "parametrized", None, coqui_config, _coqui_container),
 }
 
 

@@ -140,4 +140,5 @@ def from_pretrained(
         text_settings=dict(info.text) if info else {},
         text_files=located.extras,
         synthesis_defaults=dict(info.synthesis) if info else {},
+        source_config={"format": spec.name, "config": info.original} if info and info.original else {},
     )

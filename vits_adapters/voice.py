@@ -44,12 +44,14 @@ class Voice:
         text_settings: dict[str, Any] | None = None,
         text_files: dict[str, Path] | None = None,
         synthesis_defaults: dict[str, float] | None = None,
+        source_config: dict[str, Any] | None = None,
     ) -> None:
         self.generator = generator
         self.report = report
         self.text_settings = dict(text_settings or {})
         self.frontend = _frontend(generator.hparams, self.text_settings, dict(text_files or {}))
         self.synthesis_defaults = {**_SYNTHESIS_DEFAULTS, **(synthesis_defaults or {})}
+        self.source_config = dict(source_config or {})  # {"format", "config"}: lets a layout be written back
 
     @property
     def config(self) -> VitsHParams:
@@ -159,7 +161,7 @@ class Voice:
         weight_norm: str | None = None,
         overwrite: bool = False,
     ) -> list[Path]:
-        """Write the voice as ``format`` ("vits-adapters", "vits-original", "transformers" or "piper").
+        """Write the voice as ``format`` ("vits-adapters", "vits-original", "transformers", "piper" or "coqui").
 
         ``weight_norm`` ("plain", "legacy" or "parametrized") sets the form of the weight-norm layers. The default is
         each layout's own: legacy for the original trainer and Piper, parametrized WaveNet (plain decoder) for
