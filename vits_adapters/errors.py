@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 MAX_LISTED = 20
 
@@ -14,6 +14,12 @@ def format_keys(keys: Iterable[str], limit: int = MAX_LISTED) -> str:
     if len(ordered) > limit:
         lines.append(f"  (+{len(ordered) - limit} more)")
     return "\n".join(lines)
+
+
+def format_chars(chars: Sequence[str], limit: int = MAX_LISTED) -> str:
+    """Characters with their code points, comma-separated, capped at ``limit`` with "(+N more)"."""
+    listed = ", ".join(f"{ch!r} (U+{ord(ch):04X})" for ch in chars[:limit])
+    return listed + (f" (+{len(chars) - limit} more)" if len(chars) > limit else "")
 
 
 class VitsAdapterError(Exception):

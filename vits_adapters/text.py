@@ -21,7 +21,7 @@ from vits_adapters.cleaners import (
     expand_abbreviations,
     transliteration_cleaners,
 )
-from vits_adapters.errors import MAX_LISTED, InvalidInputError, SpecError
+from vits_adapters.errors import InvalidInputError, SpecError, format_chars
 from vits_adapters.symbols import ORIGINAL_VITS_NAME, ORIGINAL_VITS_SYMBOLS
 from vits_adapters.vits_tokenizer import RomanizationRequiredError, VitsTokenizerRules, VitsTokenizerSettings
 from vits_adapters.vits_tokenizer_files import (
@@ -65,11 +65,6 @@ class EncodedText:
     token_ids: tuple[int, ...]
     cleaned: str
     unknown: tuple[str, ...]
-
-
-def _describe_char(ch: str) -> str:
-    """``'é' (U+00E9)``."""
-    return f"{ch!r} (U+{ord(ch):04X})"
 
 
 def intersperse(token_ids: Sequence[int], blank_id: int) -> list[int]:
@@ -201,9 +196,7 @@ class TextFrontend:
 
     def _raise_unknown(self, unknown: Sequence[str], cleaned: str) -> None:
         """``InvalidInputError`` listing the characters the table lacks."""
-        listed = ", ".join(_describe_char(ch) for ch in unknown[:MAX_LISTED])
-        if len(unknown) > MAX_LISTED:
-            listed += f" (+{len(unknown) - MAX_LISTED} more)"
+        listed = format_chars(unknown)
         raise InvalidInputError(
             f"{len(unknown)} character(s) not in the symbol table {self.name}: {listed}. "
             f"Cleaned text: {cleaned!r}. Pass on_unknown='drop' to skip them."
@@ -211,7 +204,7 @@ class TextFrontend:
 
     def _raise_empty(self, text: str, cleaned: str, unknown: Sequence[str]) -> None:
         """``InvalidInputError`` for text that yields no token at all."""
-        detail = f"; unknown characters: {', '.join(map(_describe_char, unknown))}" if unknown else ""
+        detail = f"; unknown characters: {format_chars(unknown, len(unknown))}" if unknown else ""
         raise InvalidInputError(
             f"no known symbols in the text (symbol table {self.name}); "
             f"input {text!r} cleaned to {cleaned!r}{detail}"

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vits_adapters.cleaners import collapse_whitespace, phonemize_english
-from vits_adapters.errors import MAX_LISTED, InvalidInputError, SpecError
+from vits_adapters.errors import InvalidInputError, SpecError, format_chars
 
 _ROMANIZE_HINT = (
     "Romanize it first (`pip install uroman`, then `uroman.Uroman().romanize_string(text)`), "
@@ -79,11 +79,6 @@ def _is_letter(ch: str) -> bool:
 def _is_latin(ch: str) -> bool:
     """A Latin letter, or one whose compatibility decomposition is ASCII (``ª``, ``ﬁ``)."""
     return "LATIN" in unicodedata.name(ch, "") or unicodedata.normalize("NFKD", ch).isascii()
-
-
-def _describe_char(ch: str) -> str:
-    """``'é' (U+00E9)``."""
-    return f"{ch!r} (U+{ord(ch):04X})"
 
 
 class VitsTokenizerRules:
@@ -171,9 +166,7 @@ class VitsTokenizerRules:
         else:
             return
         if offending:
-            listed = ", ".join(_describe_char(ch) for ch in offending[:MAX_LISTED])
-            if len(offending) > MAX_LISTED:
-                listed += f" (+{len(offending) - MAX_LISTED} more)"
+            listed = format_chars(offending)
             raise RomanizationRequiredError(
                 f"the text needs romanization: {listed} cannot be read by {name}, which expects romanized "
                 f"text ({reason}). {_ROMANIZE_HINT}"
