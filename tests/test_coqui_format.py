@@ -115,3 +115,20 @@ def test_a_coqui_voice_writes_back_and_coqui_loads_it_strictly(name, coqui_model
 def test_only_coqui_voices_can_be_written_as_coqui(original_dirs, tmp_path):
     with pytest.raises(SpecError, match="only a voice loaded from a Coqui"):
         from_pretrained(original_dirs["single"]).save_pretrained(tmp_path, format="coqui")
+
+
+def test_text_goes_through_coquis_own_tokenizer(coqui_models, tmp_path):
+    from tests.peers.coqui_reference import coqui_vits_class  # registers Coqui's package for the imports below
+    from TTS.tts.configs.vits_config import VitsConfig
+    from TTS.tts.utils.text.tokenizer import TTSTokenizer
+
+    coqui_vits_class()
+    model, case = coqui_models["single"], CASES["single"]
+    voice = from_pretrained(_save(tmp_path, model, case))
+    config = VitsConfig()
+    config.from_dict(coqui_config(case, "current"))
+    tokenizer, _ = TTSTokenizer.init_from_config(config)
+    text = "Hello, World! It's 42 degrees."
+    assert voice.encode(text) == tokenizer.text_to_ids(text)
+    voice.save_pretrained(tmp_path / "ours")
+    assert from_pretrained(tmp_path / "ours").encode(text) == tokenizer.text_to_ids(text)

@@ -125,3 +125,11 @@ def test_export_to_piper_loads_in_piper_and_back(peers, piper_dirs, tmp_path):
     assert again.report.format == "piper" and again.report.complete
     assert json.loads((tmp_path / "config.json").read_text())["phoneme_id_map"]["a"] == [4]
     torch.testing.assert_close(_wave(again, ids, None), _wave(voice, ids, None), atol=2e-6, rtol=0)
+
+
+def test_phonemes_go_through_the_voices_phoneme_id_map(piper_dirs):
+    from piper.phoneme_ids import phonemes_to_ids
+
+    voice = from_pretrained(piper_dirs["single"], trust_pickle=True)
+    id_map = _voice_config(CASES["single"])["phoneme_id_map"]
+    assert voice.encode("a a") == phonemes_to_ids(list("a a"), id_map)

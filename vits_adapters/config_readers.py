@@ -227,7 +227,8 @@ def read_piper_config(data: Mapping[str, Any], source: str = "config") -> Config
     for name, key in (("noise_scale", "noise_scale"), ("noise_w", "noise_scale_w"), ("length_scale", "length_scale")):
         if isinstance(inference.get(name), (int, float)):
             synthesis[key] = float(inference[name])
-    text = {"piper": {k: voice[k] for k in ("phoneme_id_map", "espeak", "phoneme_type") if k in voice}} if voice else {}
+    text_keys = ("phoneme_id_map", "espeak", "phoneme_type", "vowel_clusters")
+    text = {"piper": {k: voice[k] for k in text_keys if k in voice}} if voice.get("phoneme_id_map") else {}
     ignored = {f"hyper_parameters.{k}": "training setting" for k in training if k not in _PIPER_MODEL_FIELDS}
     return ConfigInfo(hparams=hparams, text=text, checks=checks, ignored=ignored, source=source, synthesis=synthesis)
 
@@ -289,7 +290,8 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> Config
                       ("length_scale", "length_scale")):
         if isinstance(args.get(name), (int, float)):
             synthesis[key] = float(args[name])
-    text = {"coqui": {k: config[k] for k in ("characters", "add_blank", "use_phonemes", "text_cleaner") if k in config}}
+    text_keys = ("characters", "add_blank", "use_phonemes", "text_cleaner", "enable_eos_bos_chars")
+    text = {"coqui": {k: config[k] for k in text_keys if k in config}} if config.get("characters") else {}
     return ConfigInfo(
         hparams=hparams, text=text, checks=checks, source=source, synthesis=synthesis, original=dict(config)
     )

@@ -21,7 +21,9 @@ from vits_adapters.cleaners import (
     expand_abbreviations,
     transliteration_cleaners,
 )
+from vits_adapters.coqui_characters import CoquiCharacterRules
 from vits_adapters.errors import InvalidInputError, SpecError, format_chars
+from vits_adapters.piper_phonemes import PiperPhonemeRules
 from vits_adapters.symbols import ORIGINAL_VITS_NAME, ORIGINAL_VITS_SYMBOLS
 from vits_adapters.vits_tokenizer import RomanizationRequiredError, VitsTokenizerRules, VitsTokenizerSettings
 from vits_adapters.vits_tokenizer_files import (
@@ -56,6 +58,10 @@ __all__ = [
 
 ON_UNKNOWN_MODES = ("error", "drop")
 TRANSFORMERS_ON_UNKNOWN_MODES = ("error", "drop", "unk")
+# Frontend kinds whose rules mirror another ecosystem's tokenizer, built from its config dict.
+_ECOSYSTEMS: dict[str, type[PiperPhonemeRules] | type[CoquiCharacterRules]] = {
+    "piper": PiperPhonemeRules, "coqui": CoquiCharacterRules
+}
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,7 @@ class TextFrontend:
         self.allow_duplicates = bool(allow_duplicates)
         self.name = name if name is not None else f"custom table of {len(table)} symbols"
         self._vits: VitsTokenizerRules | None = None
+        self._ecosystem: PiperPhonemeRules | CoquiCharacterRules | None = None
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -137,7 +144,9 @@ class TextFrontend:
 
     @property
     def kind(self) -> str:
-        """``"transformers"`` for a ``VitsTokenizer`` vocabulary, else ``"symbols"``."""
+        """``"transformers"`` (VitsTokenizer vocabulary), ``"piper"``, ``"coqui"``, else ``"symbols"``."""
+        if self._ecosystem is not None:
+            return self._ecosystem.kind
         return "transformers" if self._vits is not None else "symbols"
 
     @property
@@ -155,6 +164,8 @@ class TextFrontend:
         """Run the cleaners in order (for a transformers frontend: VitsTokenizer's normalisation)."""
         if self._vits is not None:
             return self._vits.prepare(text, self.name)
+        if self._ecosystem is not None:
+            return self._ecosystem.clean(text)
         for cleaner in self.cleaners:
             text = CLEANERS[cleaner](text)
         return text
@@ -182,6 +193,8 @@ class TextFrontend:
             raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
         if self._vits is not None:
             ids, cleaned, unknown = self._vits.encode(text, name=self.name, on_unknown=self.on_unknown)
+        elif self._ecosystem is not None:
+            ids, cleaned, unknown = self._ecosystem.encode(text)
         else:
             cleaned = self.clean(text)
             ids, unknown = self._lookup_symbols(cleaned)
@@ -189,8 +202,8 @@ class TextFrontend:
             self._raise_unknown(unknown, cleaned)
         if not ids:
             self._raise_empty(text, cleaned, unknown)
-        # VitsTokenizer has already interleaved its blanks, piece by piece.
-        if self.add_blank and self._vits is None:
+        # VitsTokenizer, Piper and Coqui rules have already placed their blanks.
+        if self.add_blank and self._vits is None and self._ecosystem is None:
             ids = intersperse(ids, self.blank_id)
         return EncodedText(token_ids=tuple(ids), cleaned=cleaned, unknown=tuple(unknown))
 
@@ -295,6 +308,47 @@ class TextFrontend:
         frontend.allow_duplicates = True
         frontend.name = name if name is not None else f"transformers vocabulary of {len(settings.vocab)} symbols"
         frontend._vits = rules
+        frontend._ecosystem = None
+        return frontend
+
+    @classmethod
+    def from_piper_config(
+        cls, config: Mapping[str, Any], *, on_unknown: str = "drop", name: str | None = None
+    ) -> TextFrontend:
+        """Piper's ids for a voice config (``.onnx.json``); ``encode`` takes PHONEMES, see ``PiperPhonemeRules``.
+
+        Raw text is not phonemized (except for ``phoneme_type`` "text"); phonemes missing from the
+        map are dropped as Piper does and listed in ``unknown`` (``on_unknown="error"`` raises).
+        """
+        return cls._from_ecosystem(PiperPhonemeRules(config), on_unknown=on_unknown, name=name)
+
+    @classmethod
+    def from_coqui_config(
+        cls, config: Mapping[str, Any], *, on_unknown: str = "drop", name: str | None = None
+    ) -> TextFrontend:
+        """Coqui's ``TTSTokenizer.text_to_ids`` for a config dict, see ``CoquiCharacterRules``.
+
+        Grapheme configs take text; ``use_phonemes`` configs take PHONEMES (nothing is phonemized).
+        """
+        return cls._from_ecosystem(CoquiCharacterRules(config), on_unknown=on_unknown, name=name)
+
+    @classmethod
+    def _from_ecosystem(
+        cls, rules: PiperPhonemeRules | CoquiCharacterRules, *, on_unknown: str, name: str | None
+    ) -> TextFrontend:
+        """A frontend whose ids come from Piper or Coqui rules."""
+        if on_unknown not in ON_UNKNOWN_MODES:
+            raise SpecError(f"on_unknown must be one of {ON_UNKNOWN_MODES}, got {on_unknown!r}")
+        frontend = cls.__new__(cls)
+        frontend._symbols = rules.table()
+        frontend.cleaners = ()
+        frontend.add_blank = rules.add_blank
+        frontend.blank_id = rules.blank_id if rules.blank_id is not None else 0
+        frontend.on_unknown = on_unknown
+        frontend.allow_duplicates = True
+        frontend.name = name if name is not None else rules.describe()
+        frontend._vits = None
+        frontend._ecosystem = rules
         return frontend
 
     @classmethod
@@ -320,6 +374,8 @@ class TextFrontend:
         ``settings_for_symbol_table`` (``SpecError`` when VitsTokenizer cannot express it).
         Each file is written atomically; returns the two paths.
         """
+        if self._ecosystem is not None:
+            raise SpecError(f"a {self._ecosystem.kind} frontend cannot be written as VitsTokenizer files")
         if self._vits is not None:
             settings = self._vits.settings
         else:
@@ -334,6 +390,9 @@ class TextFrontend:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serializable description that ``from_dict`` restores."""
+        if self._ecosystem is not None:
+            rules = self._ecosystem
+            return {"kind": rules.kind, "config": rules.to_config(), "on_unknown": self.on_unknown, "name": self.name}
         if self._vits is not None:
             return {
                 "kind": "transformers",
@@ -361,8 +420,15 @@ class TextFrontend:
             fields = {key: value for key, value in data.items() if key not in ("kind", "on_unknown", "name")}
             settings = settings_from_dict(fields)
             return cls._from_vits_settings(settings, on_unknown=data.get("on_unknown"), name=data.get("name"))
+        if kind in _ECOSYSTEMS:
+            extra = sorted(set(data) - {"kind", "config", "on_unknown", "name"})
+            if extra or "config" not in data:
+                raise SpecError(f"a {kind} text frontend needs 'config'; unknown field(s): {extra}")
+            rules = _ECOSYSTEMS[kind](data["config"])
+            return cls._from_ecosystem(rules, on_unknown=data.get("on_unknown", "drop"), name=data.get("name"))
         if kind != "symbols":
-            raise SpecError(f"unknown text frontend kind {kind!r}; known kinds: 'symbols', 'transformers'")
+            known = ", ".join(repr(k) for k in ("symbols", "transformers", *_ECOSYSTEMS))
+            raise SpecError(f"unknown text frontend kind {kind!r}; known kinds: {known}")
         data = {key: value for key, value in data.items() if key != "kind"}
         allowed = {"symbols", "cleaners", "add_blank", "blank_id", "on_unknown", "allow_duplicates", "name"}
         extra = sorted(set(data) - allowed)

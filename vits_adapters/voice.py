@@ -17,8 +17,12 @@ from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
 
 
 def _frontend(hparams: VitsHParams, settings: dict[str, Any], files: dict[str, Path]) -> TextFrontend | None:
-    if "symbols" in settings or settings.get("kind") in ("symbols", "transformers"):
+    if "symbols" in settings or settings.get("kind") in ("symbols", "transformers", "piper", "coqui"):
         return TextFrontend.from_dict(settings)
+    if "piper" in settings:
+        return TextFrontend.from_piper_config(settings["piper"])
+    if "coqui" in settings:
+        return TextFrontend.from_coqui_config(settings["coqui"])
     if "vocab.json" in files:
         return TextFrontend.from_transformers_files(files["vocab.json"], files.get("tokenizer_config.json"))
     if hparams.n_vocab == len(ORIGINAL_VITS_SYMBOLS):
