@@ -20,8 +20,8 @@ from vits_adapters.text import (
     PhonemizerUnavailableError,
     RomanizationRequiredError,
     TextFrontend,
-    _load_phonemize,
 )
+from vits_adapters.cleaners import _load_phonemize
 
 # An MMS-eng-like vocabulary: "k" at id 0 (MMS's pad token and blank), apostrophe, space, no digits.
 _MMS_ORDER = "k'dcx-ebghiajlmnopqrstuvwf yz_"

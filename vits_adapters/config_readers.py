@@ -191,18 +191,18 @@ _PIPER_RENAMES = {"num_symbols": "n_vocab", "num_speakers": "n_speakers", "sampl
 _PIPER_MODEL_FIELDS = set(_ORIGINAL_MODEL_FIELDS) | set(_PIPER_RENAMES)
 
 
-def _plain(value: Any) -> Any:
-    """numpy scalars and tuples from a pickled hyper_parameters dict as plain Python values."""
+def plain_value(value: Any) -> Any:
+    """JSON-shaped Python values: numpy scalars unwrapped, tuples (at any depth) as lists."""
     if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, tuple, dict)):
         return value.item()
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     return value
 
 
 def read_piper_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
     """Piper: Lightning ``hyper_parameters`` (``data["embedded"]``) and/or the voice's ``.onnx.json`` (``data["file"]``)."""
-    training = {k: _plain(v) for k, v in (data.get("embedded") or {}).items()}
+    training = {k: plain_value(v) for k, v in (data.get("embedded") or {}).items()}
     voice = data.get("file") or {}
     if not training and not voice:
         raise SpecError(f"{source}: a Piper checkpoint needs its hyper_parameters or the voice's .onnx.json")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .config_readers import COQUI_FIELDS, TRANSFORMERS_FIELDS, TRANSFORMERS_FIXED
+from .config_readers import COQUI_FIELDS, TRANSFORMERS_FIELDS, TRANSFORMERS_FIXED, plain_value
 from .errors import SpecError, format_keys
 from .model.hparams import VitsHParams
 
@@ -108,8 +108,7 @@ def piper_hyper_parameters(voice: Voice) -> dict[str, Any]:
     model = _original_model_section(voice, "Piper")
     filter_length = (hp.spec_channels - 1) * 2
     return {
-        **{k: [list(r) for r in v] if k == "resblock_dilation_sizes" else list(v) if isinstance(v, tuple) else v
-           for k, v in model.items()},
+        **{k: plain_value(v) for k, v in model.items()},
         "num_symbols": hp.n_vocab,
         "num_speakers": max(hp.n_speakers, 1),
         "sample_rate": hp.sampling_rate,
@@ -160,9 +159,7 @@ def transformers_config(voice: Voice) -> dict[str, Any]:
     config: dict[str, Any] = {"model_type": "vits", "architectures": ["VitsModel"]}
     for name, targets in TRANSFORMERS_FIELDS.items():
         value = values[targets[0]]
-        config[name] = [list(v) for v in value] if name == "resblock_dilation_sizes" else (
-            list(value) if isinstance(value, tuple) else value
-        )
+        config[name] = plain_value(value)
     config["num_speakers"] = max(hp.n_speakers, 1)
     defaults = voice.synthesis_defaults
     config.update(
@@ -192,14 +189,8 @@ def coqui_config(voice: Voice) -> dict[str, Any]:
     drifted = [
         f"{name}: config {config['model_args'][name]!r}, voice {values[targets[0]]!r}"
         for name, targets in COQUI_FIELDS.items()
-        if name in config["model_args"] and _as_plain(config["model_args"][name]) != _as_plain(values[targets[0]])
+        if name in config["model_args"] and plain_value(config["model_args"][name]) != plain_value(values[targets[0]])
     ]
     if drifted:
         raise SpecError("the voice no longer matches its Coqui config:\n" + format_keys(drifted))
     return config
-
-
-def _as_plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_as_plain(v) for v in value]
-    return str(value) if isinstance(value, str) else value

@@ -12,7 +12,6 @@ from typing import Any
 from vits_adapters.cleaners import (
     CLEANERS,
     PhonemizerUnavailableError,
-    _load_phonemize,  # noqa: F401 (tests import it from here)
     basic_cleaners,
     collapse_whitespace,
     convert_to_ascii,
