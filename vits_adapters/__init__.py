@@ -16,6 +16,8 @@ from .errors import (
 )
 from .model.hparams import VitsHParams
 from .model.vits import VitsGenerator
+from .model_loading import load_state_dict
+from .module_weight_norm import apply_weight_norm, fold_weight_norm, weight_layouts
 from .pretrained import from_pretrained
 from .report import LoadReport, TensorRecord
 from .voice import Voice
@@ -39,7 +41,11 @@ __all__ = [
     "VitsAdapterError",
     "VitsGenerator",
     "VitsHParams",
+    "apply_weight_norm",
     "assert_audible",
     "check_audio",
+    "fold_weight_norm",
     "from_pretrained",
+    "load_state_dict",
+    "weight_layouts",
 ]

@@ -215,6 +215,23 @@ def _parse_rename(item: Any, path: Path, where: str) -> RenameRule:
     return RenameRule(pattern, template, tuple(reindex), f"{path.name}: {where}", reshape, when, when_inverse)
 
 
+def parse_rename_rules(rules: Any, origin: str = "rename") -> tuple[RenameRule, ...]:
+    """Rename rules given in Python: ``{from: to}``, a list of YAML-style rule mappings, or RenameRule objects.
+
+    ``origin`` names the rules in errors and in the load report.
+    """
+    if isinstance(rules, dict) and not {"from", "to"} <= set(rules):
+        rules = [{"from": source, "to": target} for source, target in rules.items()]
+    elif isinstance(rules, (dict, RenameRule)):
+        rules = [rules]
+    if not isinstance(rules, (list, tuple)):
+        raise SpecError(f"{origin}: expected a mapping {{pattern: template}} or a list of rules, got {type(rules).__name__}")
+    return tuple(
+        rule if isinstance(rule, RenameRule) else _parse_rename(rule, Path(origin), f"{origin}[{i}]")
+        for i, rule in enumerate(rules)
+    )
+
+
 def _parse_drop(item: Any, path: Path, where: str) -> DropRule:
     fields = _Fields(item, path, where)
     rule = DropRule(fields.regex("pattern"), fields.get("reason", str, required=True), f"{path.name}: {where}")
