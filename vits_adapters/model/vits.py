@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrizations, parametrize
+from torch.nn.utils import parametrizations
 
+from ..module_weight_norm import fold_weight_norm
 from .duration import DurationPredictor, StochasticDurationPredictor
 from .hifigan import HiFiGANDecoder
 from .hparams import VitsHParams
@@ -155,12 +156,8 @@ class VitsGenerator(nn.Module):
         return 0
 
     def fold_weight_norm(self) -> list[str]:
-        """Fold every weight-norm parametrization into a plain weight; returns the layer names changed."""
-        folded = []
-        for name, module in self.named_modules():
-            if parametrize.is_parametrized(module, "weight"):
-                parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
-                folded.append(name)
+        """Fold every weight norm into a plain weight; returns the layer names changed."""
+        folded = fold_weight_norm(self)
         self.weight_norm = "fold"
         return folded
 
