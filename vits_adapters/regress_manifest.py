@@ -23,17 +23,18 @@ _TOP_LEVEL = frozenset({"cases", "tolerances"})
 class Tolerances:
     """How far a re-synthesized waveform may drift from its golden before the case fails.
 
-    The length must always match exactly. The defaults pass a bit-exact rerun and float noise of about 1e-6
-    (another CPU or BLAS), and fail on a 1e-3 change to one decoder weight.
+    The length must always match exactly. The defaults sit between float noise and a real change: sample noise
+    of 1e-6 (another CPU or BLAS) measures about 3e-6, 2e-6, 7e-6 and 5e-5, while adding 1e-3 to one decoder conv
+    weight of a small test voice measures about 2e-2, 6e-3, 2e-2 and 9e-2.
     """
 
-    waveform_max_abs: float = 1e-5
+    waveform_max_abs: float = 1e-4
     """Largest absolute sample difference."""
     waveform_rel_rms: float = 1e-4
     """RMS of the difference divided by the golden's RMS."""
     logmel_mean_abs_db: float = 1e-3
     """Mean absolute log-mel difference in dB (bins below the golden's peak minus 80 dB are clamped there)."""
-    logmel_max_abs_db: float = 0.1
+    logmel_max_abs_db: float = 5e-3
     """Largest absolute log-mel difference in dB (same clamping)."""
 
     def to_dict(self) -> dict[str, float]:
