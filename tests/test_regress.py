@@ -230,7 +230,7 @@ def test_relative_sources_resolve_against_the_manifest_folder(workspace, tmp_pat
     folder = tmp_path / "suite"
     folder.mkdir()
     shutil.copytree(workspace["root"] / "voice", folder / "voices" / "mine")
-    manifest = _write_manifest(folder, [_case("tokens", "voices/mine", length_scale=1.0)])
+    _write_manifest(folder, [_case("tokens", "voices/mine", length_scale=1.0)])
     monkeypatch.chdir(tmp_path)  # not the manifest's folder
     assert load_manifest(Path("suite") / "manifest.yaml").cases[0].source == str((folder / "voices" / "mine").resolve())
     assert run(Path("suite") / "manifest.yaml", workspace["golden"]).ok
