@@ -181,6 +181,17 @@ def test_regression_progress_bar_shows_when_asked_and_hides_when_quiet(suite, ca
     assert capsys.readouterr().err == ""
 
 
+def test_cli_regress_bar_follows_quiet(suite, monkeypatch) -> None:
+    from vits_adapters import regress
+
+    shown = []
+    real = regress.progress_bar
+    monkeypatch.setattr(regress, "progress_bar", lambda items, **kw: shown.append(kw["show"]) or real(items, **kw))
+    assert main(["--quiet", "regress", str(suite["manifest"]), "--golden", str(suite["golden"])]) == 0
+    assert main(["--json", "regress", str(suite["manifest"]), "--golden", str(suite["golden"])]) == 0
+    assert shown == [False, None]
+
+
 def test_quiet_disables_hub_download_bars_for_the_command(monkeypatch, capsys) -> None:
     seen = []
 

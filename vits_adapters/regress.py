@@ -21,6 +21,7 @@ from .atomic import atomic_write
 from .audio import Audio, check_audio
 from .errors import VitsAdapterError
 from .logmel import DEFAULT_HOP, DEFAULT_N_FFT, DEFAULT_N_MELS, log_mel_spectrogram
+from .pretrained import from_pretrained
 from .progress import progress_bar
 from .regress_manifest import Manifest, RegressionCase, Tolerances, load_manifest
 from .voice import Voice
@@ -202,8 +203,6 @@ def _voice_key(case: RegressionCase) -> tuple[Any, ...]:
 
 
 def _load_voice(case: RegressionCase, hub: dict[str, Any], voices: dict[tuple[Any, ...], Voice]) -> Voice:
-    from .pretrained import from_pretrained
-
     key = _voice_key(case)
     if key not in voices:
         voices[key] = from_pretrained(case.source, format=case.format, config=case.config, revision=case.revision, **hub)
