@@ -1,4 +1,4 @@
-"""The ``vits-adapters`` command line: inspect, convert, synth, demo and formats, with typed exit codes.
+"""The ``vits-adapters`` command line: inspect, convert, synth, regress, demo and formats, with typed exit codes.
 
 The exit codes are in ``_EPILOG`` (printed by ``--help``) and ``EXIT_CODES``.
 """
@@ -45,6 +45,7 @@ EXIT_CODES: tuple[tuple[tuple[type[BaseException], ...], int], ...] = (
     ((VitsAdapterError, OSError), 1),
 )
 EXIT_USAGE = 2
+EXIT_REGRESSION = 8
 EXIT_INTERRUPTED = 130
 _TEXT_WIDTH = 100
 _EPILOG = """\
@@ -56,7 +57,8 @@ exit codes:
   4  CheckpointNotFoundError, CheckpointReadError (missing, not cached, corrupt or unsafe checkpoint)
   5  FormatDetectionError, KeyMappingError, StateDictMismatchError, ConfigMismatchError
   6  SilentOutputError (synthesized audio is silent, too short or not finite)
-  7  InvalidInputError (empty or unknown text, token or speaker id out of range)"""
+  7  InvalidInputError (empty or unknown text, token or speaker id out of range)
+  8  regress: a case drifted beyond its tolerances, has no golden, or could not be synthesized"""
 
 
 class _UsageError(Exception):
@@ -78,6 +80,7 @@ class _Output:
 
     text: str
     data: dict[str, Any]
+    exit_code: int = 0
 
 
 def exit_code_for(error: BaseException) -> int:
@@ -91,11 +94,11 @@ def exit_code_for(error: BaseException) -> int:
 # --- commands ---------------------------------------------------------------------------------------------------
 
 
-def _load(args: argparse.Namespace, *, strict: bool, weight_norm: str = "fold") -> Voice:
+def _load(args: argparse.Namespace, *, strict: bool, weight_norm: str = "fold", source: str | None = None) -> Voice:
     from .pretrained import from_pretrained
 
     return from_pretrained(
-        args.source,
+        args.source if source is None else source,
         config=args.config,
         format=args.format,
         revision=args.revision,
@@ -195,18 +198,9 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _cmd_convert(args: argparse.Namespace) -> _Output:
-    voice = _load(args, strict=True)
-    weight_norm = args.weight_norm or default_weight_norm(voice, args.to)
-    out_dir = Path(args.out_dir)
-    targets = [out_dir / name for name in output_names(voice, args.to)]
-    clashes = [t for t in targets for s in voice.report.files if _same_file(t, Path(s))]
-    if clashes:
-        raise FileExistsError(
-            "refusing to write over the checkpoint being converted:\n"
-            + "\n".join(f"  {path}" for path in clashes)
-            + "\nChoose another output folder."
-        )
-    written = voice.save_pretrained(out_dir, format=args.to, weight_norm=weight_norm, overwrite=args.overwrite)
+    if len(args.source) > 1 or Path(args.source[0]).is_dir() and args.batch:
+        return _convert_batch(args)
+    voice, weight_norm, written = _convert_one(args, args.source[0], Path(args.out_dir))
     text = "\n".join(
         [f"wrote {args.to} ({weight_norm} weight norm):", *(f"  {p}" for p in written), "", voice.report.summary()]
     )
@@ -217,6 +211,35 @@ def _cmd_convert(args: argparse.Namespace) -> _Output:
         "report": voice.report.to_dict(),
     }
     return _Output(text, data)
+
+
+def _convert_batch(args: argparse.Namespace) -> _Output:
+    from .batch_convert import convert_many, expand_sources, plan_outputs
+
+    plan = plan_outputs(expand_sources(args.source) if args.batch else list(args.source), args.out_dir)
+    items = convert_many(plan, lambda src, out: _convert_one(args, src, out)[2], progress=False if args.quiet else None)
+    failed = [item for item in items if item.error is not None]
+    lines = [f"converted {len(items) - len(failed)} of {len(items)} checkpoint(s) to {args.to}:"]
+    for item in items:
+        outcome = f"FAILED: {type(item.error).__name__}: {item.error}" if item.error else f"-> {item.out_dir}"
+        lines.append(f"  {item.source} {outcome}")
+    data = {"to": args.to, "items": [item.to_dict() for item in items], "failed": [item.source for item in failed]}
+    return _Output("\n".join(lines), data, exit_code=exit_code_for(failed[0].error) if failed else 0)
+
+
+def _convert_one(args: argparse.Namespace, source: str, out_dir: Path) -> tuple[Voice, str, list[Path]]:
+    voice = _load(args, strict=True, source=source)
+    weight_norm = args.weight_norm or default_weight_norm(voice, args.to)
+    targets = [out_dir / name for name in output_names(voice, args.to)]
+    clashes = [t for t in targets for s in voice.report.files if _same_file(t, Path(s))]
+    if clashes:
+        raise FileExistsError(
+            "refusing to write over the checkpoint being converted:\n"
+            + "\n".join(f"  {path}" for path in clashes)
+            + "\nChoose another output folder."
+        )
+    written = voice.save_pretrained(out_dir, format=args.to, weight_norm=weight_norm, overwrite=args.overwrite)
+    return voice, weight_norm, written
 
 
 def _token_list(text: str) -> list[int]:
@@ -253,6 +276,23 @@ def _cmd_synth(args: argparse.Namespace) -> _Output:
         "report": voice.report.to_dict(),
     }
     return _Output("\n".join(lines), data)
+
+
+def _cmd_regress(args: argparse.Namespace) -> _Output:
+    from .regress import run
+
+    result = run(
+        args.manifest,
+        args.golden,
+        update=args.update,
+        report_dir=args.report,
+        cache_dir=args.cache_dir,
+        local_files_only=args.local_files_only,
+        token=args.token,
+        progress=False if args.quiet else None,
+    )
+    text = result.table() + (f"\nreport: {result.report}" if result.report else "")
+    return _Output(text, result.to_dict(), exit_code=0 if result.ok else EXIT_REGRESSION)
 
 
 def _cmd_demo(args: argparse.Namespace) -> _Output:
@@ -305,8 +345,11 @@ def _add_global_flags(parser: argparse.ArgumentParser, *, top_level: bool) -> No
     parser.add_argument("--quiet", action="store_true", default=default, help="print nothing on success")
 
 
-def _add_load_flags(parser: argparse.ArgumentParser, *, runtime: bool) -> None:
-    parser.add_argument("source", metavar="SRC", help="Hub repo id (org/name), local folder or checkpoint file")
+def _add_load_flags(parser: argparse.ArgumentParser, *, runtime: bool, many: bool = False) -> None:
+    if many:
+        parser.add_argument("source", metavar="SRC", nargs="+", help="one or more repo ids, folders or files")
+    else:
+        parser.add_argument("source", metavar="SRC", help="Hub repo id (org/name), local folder or checkpoint file")
     parser.add_argument("--format", default="auto", help="source format name (see `formats`); default: detect")
     parser.add_argument("--config", help="the checkpoint's config.json when it is not beside the weights")
     parser.add_argument("--trust-pickle", action="store_true", help="allow harmless pickle types in .pth files")
@@ -353,8 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert = command(
         "convert", "load a checkpoint strictly and save it as vits-adapters or vits-original", _cmd_convert
     )
-    _add_load_flags(convert, runtime=False)
-    convert.add_argument("out_dir", metavar="OUT_DIR", help="output folder")
+    _add_load_flags(convert, runtime=False, many=True)
+    convert.add_argument("out_dir", metavar="OUT_DIR", help="output folder (several SRC: one subfolder per SRC)")
+    convert.add_argument(
+        "--batch", action="store_true", help="a folder SRC holds many checkpoints: convert each to OUT_DIR/<name>"
+    )
     convert.add_argument("--to", choices=(*LAYOUTS, *FORMAT_ALIASES), default="vits-adapters", help="output format")
     convert.add_argument(
         "--weight-norm",
@@ -375,6 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--noise-scale-w", type=float, help="duration noise scale (default: the voice's, else 0.8)")
     synth.add_argument("--length-scale", type=float, help="> 1 speaks slower (default: the voice's, else 1.0)")
     synth.add_argument("--no-check", action="store_true", help="write the audio even if it is silent or not finite")
+
+    regress = command("regress", "re-synthesize a manifest's cases and compare them with golden WAVs", _cmd_regress)
+    regress.add_argument("manifest", metavar="MANIFEST.yaml", help="the cases (see README: regression audio)")
+    regress.add_argument("--golden", required=True, metavar="DIR", help="folder of golden WAVs and JSON sidecars")
+    regress.add_argument("--update", action="store_true", help="write the goldens instead of comparing")
+    regress.add_argument("--report", metavar="DIR", help="also write an HTML report with plots and audio players")
+    regress_hub = regress.add_argument_group("Hugging Face Hub (for repo-id sources)")
+    regress_hub.add_argument("--cache-dir", help="Hub cache folder (default: huggingface_hub's)")
+    regress_hub.add_argument("--local-files-only", action="store_true", help="use the cache only, never the network")
+    regress_hub.add_argument("--token", help="Hub access token (default: HF_TOKEN or the saved login); never printed")
 
     demo = command("demo", "offline end-to-end run on a random-weight voice (the audio is noise)", _cmd_demo)
     demo.add_argument("--workdir", default="vits-adapters-demo", help="output folder (default ./vits-adapters-demo)")
@@ -432,9 +488,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as done:  # --help
         return done.code if isinstance(done.code, int) else 0
 
+    from .hub import download_progress_bars
+
     package_logger, handler, previous_level = _attach_log_handler(args.debug, args.quiet)
     try:
-        output = args.handler(args)
+        with download_progress_bars(show=not args.quiet and sys.stderr.isatty()):
+            output = args.handler(args)
     except (VitsAdapterError, OSError) as err:
         code = exit_code_for(err)
         _report_error(err, code, as_json=args.json, debug=args.debug, secret=getattr(args, "token", None))
@@ -447,6 +506,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         package_logger.setLevel(previous_level)
     if args.json:
         _print_json({"command": args.command, **output.data})
-    elif not args.quiet:
+    elif not args.quiet or output.exit_code:
         print(output.text)
-    return 0
+    return output.exit_code

@@ -30,6 +30,10 @@ class SpecError(VitsAdapterError, ValueError):
     """A YAML spec or config is malformed: unknown field, bad pattern, wrong type."""
 
 
+class ManifestError(SpecError):
+    """A regression manifest is malformed: the message names the case and the field."""
+
+
 class UnknownNameError(VitsAdapterError, KeyError):
     """A format, adapter or command name is not registered."""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import huggingface_hub
@@ -18,6 +19,9 @@ from huggingface_hub.utils import (
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
+    are_progress_bars_disabled,
+    disable_progress_bars,
+    enable_progress_bars,
     filter_repo_objects,
     validate_repo_id,
 )
@@ -78,6 +82,23 @@ def report_snapshot(repo_id: str, snapshot: Path, files: Sequence[str]) -> None:
     label = f"{repo_id}@{revision[:8]}" if revision else repo_id
     logger.info("Using %s: %d matching file(s) in %s", label, len(files), snapshot)
     logger.debug("Files of %s:\n%s", label, format_keys(files))
+
+
+@contextmanager
+def download_progress_bars(show: bool) -> Iterator[None]:
+    """Show or hide huggingface_hub's own download bars inside the block, then restore the previous setting.
+
+    Hiding always wins: when the bars are already disabled (``HF_HUB_DISABLE_PROGRESS_BARS=1``), ``show=True``
+    leaves them off.
+    """
+    was_disabled = are_progress_bars_disabled()
+    if not show:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not show and not was_disabled:
+            enable_progress_bars()
 
 
 def fetch_snapshot(
