@@ -255,6 +255,16 @@ def _cmd_synth(args: argparse.Namespace) -> _Output:
     return _Output("\n".join(lines), data)
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> _Output:
+    from .onnx_export import export_onnx
+
+    voice = _load(args, strict=True)
+    path = export_onnx(voice, args.output, opset=args.opset, noise=args.noise, overwrite=args.overwrite)
+    text = f"wrote {path} (opset {args.opset}, noise {args.noise}); onnxruntime matches PyTorch at zero noise"
+    data = {"output": str(path), "opset": args.opset, "noise": args.noise, "report": voice.report.to_dict()}
+    return _Output(text, data)
+
+
 def _cmd_demo(args: argparse.Namespace) -> _Output:
     from .demo import RANDOM_WEIGHTS_NOTICE, run_demo
 
@@ -375,6 +385,15 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--noise-scale-w", type=float, help="duration noise scale (default: the voice's, else 0.8)")
     synth.add_argument("--length-scale", type=float, help="> 1 speaks slower (default: the voice's, else 1.0)")
     synth.add_argument("--no-check", action="store_true", help="write the audio even if it is silent or not finite")
+
+    export_onnx = command("export-onnx", "export a voice's text-to-speech path to ONNX (needs [onnx])", _cmd_export_onnx)
+    _add_load_flags(export_onnx, runtime=False)
+    export_onnx.add_argument("output", metavar="OUT.onnx", help="ONNX file to write")
+    export_onnx.add_argument("--opset", type=int, default=17, help="ONNX opset, 16 or later (default 17)")
+    export_onnx.add_argument(
+        "--noise", choices=("graph", "inputs"), default="graph", help="draw noise in the model or take it as inputs"
+    )
+    export_onnx.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     demo = command("demo", "offline end-to-end run on a random-weight voice (the audio is noise)", _cmd_demo)
     demo.add_argument("--workdir", default="vits-adapters-demo", help="output folder (default ./vits-adapters-demo)")
