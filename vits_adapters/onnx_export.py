@@ -83,7 +83,10 @@ def _trace_to_bytes(graph: OnnxInferenceGraph, example: tuple[torch.Tensor, ...]
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         # torch.flip becomes a Slice with step -1, which the exporter leaves unfolded (it is cheap at run time).
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
+        # The TorchScript exporter is deprecated in favour of the torch.export one, which needs onnxscript and
+        # cannot yet trace the data-dependent frame count without rewrites; it is kept on purpose.
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
         try:
             torch.onnx.export(
                 graph,

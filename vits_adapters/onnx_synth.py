@@ -80,14 +80,15 @@ def run_onnx(
         feeds["speaker_ids"] = np.asarray([speaker_id], dtype=np.int64)
     elif speaker_id is not None:
         raise InvalidInputError(f"this is a single-speaker model; do not pass speaker_id (got {speaker_id})")
-    noise = {"duration_noise": duration_noise, "prior_noise": prior_noise}
-    for name, value in noise.items():
-        if (name in names) != (value is not None):
+    noise_mode = onnx_metadata(session).get("noise")
+    for name, value in {"duration_noise": duration_noise, "prior_noise": prior_noise}.items():
+        if (noise_mode == "inputs") != (value is not None):
             raise InvalidInputError(
-                f"{name} is {'required' if name in names else 'not accepted'} by this model "
-                f"(exported with noise={onnx_metadata(session).get('noise', '?')!r})"
+                f"{name} is {'required' if noise_mode == 'inputs' else 'not accepted'} by this model "
+                f"(exported with noise={noise_mode!r})"
             )
         if value is not None:
             feeds[name] = np.asarray(value, dtype=np.float32)
-    waveform, lengths = session.run(None, feeds)
+    # A deterministic duration predictor ignores noise_scale_w, so its export has no such input.
+    waveform, lengths = session.run(None, {name: value for name, value in feeds.items() if name in names})
     return waveform[0, : int(lengths[0])]
