@@ -4,7 +4,7 @@ Run: ``python benchmarks/onnx_bench.py [--seconds 5] [--threads 2] [--repeats 5]
 ``VitsModel(VitsConfig())`` (MMS-sized) with seeded random weights, converted with ``from_pretrained`` and exported
 with ``export_onnx``. All three run the same token ids at the same scales; ``noise_scale_w`` is 0 so the durations,
 and with them the audio length, are identical across the three (checked), while the prior noise is on as usual.
-RTF = synthesis wall time / audio duration (median of ``repeats`` runs after one warm-up run).
+RTF = synthesis wall time / audio duration (median of ``repeats`` interleaved rounds after one warm-up run).
 """
 
 from __future__ import annotations
@@ -23,14 +23,17 @@ import torch
 NOISE_SCALE = 0.667
 
 
-def _median_seconds(run: Callable[[], Any], repeats: int) -> float:
-    run()  # warm-up: allocator, oneDNN primitive caches, onnxruntime arena
-    times = []
+def _median_seconds(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Median wall time per runtime; rounds interleave the runtimes so load from other processes hits all alike."""
+    for run in runs.values():
+        run()  # warm-up: allocator, oneDNN primitive caches, onnxruntime arena
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _build_transformers_model(folder: Path, seed: int) -> Any:
@@ -92,15 +95,12 @@ def run_onnx_benchmark(*, seconds: float = 5.0, threads: int = 2, repeats: int =
             if len(set(lengths.values())) != 1:
                 raise RuntimeError(f"the three runtimes disagree on the audio length: {lengths}")
             quiet = {"noise_scale": 0.0, "noise_scale_w": 0.0}
-            diff = float(
-                np.max(np.abs(run_onnx(session, tokens, **quiet) - voice.generator.infer(ids, **quiet).waveform[0, 0].numpy()))
-            )
+            expected = voice.generator.infer(ids, **quiet).waveform[0, 0].numpy()
+            diff = float(np.max(np.abs(run_onnx(session, tokens, **quiet) - expected)))
             audio_seconds = lengths["pytorch"] / voice.sample_rate
-            timings = {
-                "onnxruntime": _median_seconds(run_ort, repeats),
-                "pytorch": _median_seconds(run_ours, repeats),
-                "transformers": _median_seconds(run_transformers, repeats),
-            }
+            timings = _median_seconds(
+                {"onnxruntime": run_ort, "pytorch": run_ours, "transformers": run_transformers}, repeats
+            )
     finally:
         torch.set_num_threads(previous_threads)
     rtf = {name: t / audio_seconds for name, t in timings.items()}

@@ -7,7 +7,6 @@ import dataclasses
 import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -15,13 +14,23 @@ import pytest
 import torch
 from torch.nn.utils import parametrizations
 
-from vits_adapters import InvalidInputError, LoadReport, Voice, VitsGenerator, assert_audible
+from vits_adapters import (
+    InvalidInputError,
+    LoadReport,
+    MissingDependencyError,
+    OnnxExportError,
+    Voice,
+    VitsGenerator,
+    assert_audible,
+    export_onnx,
+    load_onnx_session,
+    run_onnx,
+)
 from vits_adapters.audio import Audio
 from vits_adapters.cli import main
 from vits_adapters.demo import DEMO_HPARAMS, build_random_generator
-from vits_adapters.errors import MissingDependencyError, OnnxExportError
-from vits_adapters.onnx_export import FORMAT_VERSION, PARITY_ATOL, export_onnx
-from vits_adapters.onnx_synth import load_onnx_session, onnx_metadata, run_onnx
+from vits_adapters.onnx_export import FORMAT_VERSION, PARITY_ATOL
+from vits_adapters.onnx_synth import onnx_metadata
 
 # The demo model with a lighter decoder, so each export traces quickly.
 SINGLE_HPARAMS = dataclasses.replace(
@@ -258,6 +267,10 @@ def test_runner_checks_speaker_and_noise_inputs(exported):
     inputs_model = load_onnx_session(exported["single", "inputs"])
     with pytest.raises(InvalidInputError, match="3 speakers"):
         run_onnx(multi, _tokens(5))
+    with pytest.raises(InvalidInputError, match=r"0\.\.2"):
+        run_onnx(multi, _tokens(5), speaker_id=3)
+    with pytest.raises(InvalidInputError, match=r"\[178\] are outside the vocabulary"):
+        run_onnx(single, [1, 178, 2])
     with pytest.raises(InvalidInputError, match="single-speaker"):
         run_onnx(single, _tokens(5), speaker_id=0)
     with pytest.raises(InvalidInputError, match="duration_noise is required"):

@@ -8,6 +8,8 @@ from .errors import (
     FormatDetectionError,
     InvalidInputError,
     KeyMappingError,
+    MissingDependencyError,
+    OnnxExportError,
     SilentOutputError,
     SpecError,
     StateDictMismatchError,
@@ -16,6 +18,8 @@ from .errors import (
 )
 from .model.hparams import VitsHParams
 from .model.vits import VitsGenerator
+from .onnx_export import export_onnx
+from .onnx_synth import load_onnx_session, run_onnx
 from .pretrained import from_pretrained
 from .report import LoadReport, TensorRecord
 from .voice import Voice
@@ -30,6 +34,8 @@ __all__ = [
     "InvalidInputError",
     "KeyMappingError",
     "LoadReport",
+    "MissingDependencyError",
+    "OnnxExportError",
     "SilentOutputError",
     "SpecError",
     "StateDictMismatchError",
@@ -41,5 +47,8 @@ __all__ = [
     "VitsHParams",
     "assert_audible",
     "check_audio",
+    "export_onnx",
     "from_pretrained",
+    "load_onnx_session",
+    "run_onnx",
 ]

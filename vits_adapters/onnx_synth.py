@@ -58,14 +58,20 @@ def run_onnx(
     """Synthesize one utterance; returns its 1-D float32 waveform.
 
     ``duration_noise`` ``[1, 2, len(token_ids)]`` and ``prior_noise`` ``[1, inter_channels, >= frames]`` are
-    required by models exported with ``noise="inputs"`` and refused by the others.
+    required by models exported with ``noise="inputs"`` and refused by the others (a deterministic duration predictor
+    ignores ``duration_noise``).
 
     Raises:
         InvalidInputError: empty tokens, a speaker id the model cannot take, or noise inputs that do not fit.
     """
     names = {item.name for item in session.get_inputs()}
+    metadata = onnx_metadata(session)
     if not token_ids:
         raise InvalidInputError("the token sequence is empty: nothing to synthesize")
+    n_vocab = int(metadata.get("n_vocab", 0))
+    bad = sorted({int(t) for t in token_ids if not 0 <= int(t) < n_vocab}) if n_vocab else []
+    if bad:
+        raise InvalidInputError(f"token id(s) {bad[:10]} are outside the vocabulary (0..{n_vocab - 1})")
     feeds: dict[str, np.ndarray] = {
         "token_ids": np.asarray([token_ids], dtype=np.int64),
         "token_lengths": np.asarray([len(token_ids)], dtype=np.int64),
@@ -74,13 +80,13 @@ def run_onnx(
         "noise_scale_w": np.asarray(noise_scale_w, dtype=np.float32),
     }
     if "speaker_ids" in names:
-        if speaker_id is None:
-            speakers = onnx_metadata(session).get("n_speakers", "several")
-            raise InvalidInputError(f"this model has {speakers} speakers: pass speaker_id")
+        speakers = int(metadata.get("n_speakers", 0))
+        if speaker_id is None or (speakers and not 0 <= speaker_id < speakers):
+            raise InvalidInputError(f"this model has {speakers} speakers: pass speaker_id in 0..{speakers - 1}")
         feeds["speaker_ids"] = np.asarray([speaker_id], dtype=np.int64)
     elif speaker_id is not None:
         raise InvalidInputError(f"this is a single-speaker model; do not pass speaker_id (got {speaker_id})")
-    noise_mode = onnx_metadata(session).get("noise")
+    noise_mode = metadata.get("noise")
     for name, value in {"duration_noise": duration_noise, "prior_noise": prior_noise}.items():
         if (noise_mode == "inputs") != (value is not None):
             raise InvalidInputError(
