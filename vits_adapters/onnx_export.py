@@ -77,14 +77,15 @@ def _example_inputs(graph: OnnxInferenceGraph, scales: dict[str, float]) -> tupl
 
 def _trace_to_bytes(graph: OnnxInferenceGraph, example: tuple[torch.Tensor, ...], opset: int) -> bytes:
     buffer = io.BytesIO()
-    with warnings.catch_warnings():
+    # Tracing runs the model once; with noise="graph" that draws from torch's global RNG, whose state is restored.
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]):
         # The tracer's notes on Python values are expected: the frame count is the one data-dependent size and
-        # OnnxInferenceGraph keeps it a tensor; the parity check below is what proves the trace general.
+        # OnnxInferenceGraph keeps it a tensor; the parity check in export_onnx proves the trace general.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         # torch.flip becomes a Slice with step -1, which the exporter leaves unfolded (it is cheap at run time).
         warnings.filterwarnings("ignore", message="Constant folding - Only steps=1", category=UserWarning)
-        # The TorchScript exporter is deprecated in favour of the torch.export one, which needs onnxscript and
-        # cannot yet trace the data-dependent frame count without rewrites; it is kept on purpose.
+        # The TorchScript exporter is deprecated in favour of torch.export's, which needs the onnxscript package;
+        # this one needs only onnx, and tracing with a tensor frame count covers every input length.
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export", category=DeprecationWarning)
         warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
         try:
