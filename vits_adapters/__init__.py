@@ -9,6 +9,8 @@ from .errors import (
     InvalidInputError,
     KeyMappingError,
     ManifestError,
+    MissingDependencyError,
+    OnnxExportError,
     SilentOutputError,
     SpecError,
     StateDictMismatchError,
@@ -19,6 +21,8 @@ from .model.hparams import VitsHParams
 from .model.vits import VitsGenerator
 from .model_loading import load_state_dict
 from .module_weight_norm import apply_weight_norm, fold_weight_norm, weight_layouts
+from .onnx_export import export_onnx
+from .onnx_synth import load_onnx_session, run_onnx
 from .pretrained import from_pretrained
 from .report import LoadReport, TensorRecord
 from .voice import Voice
@@ -34,20 +38,25 @@ __all__ = [
     "KeyMappingError",
     "LoadReport",
     "ManifestError",
+    "MissingDependencyError",
+    "OnnxExportError",
     "SilentOutputError",
     "SpecError",
     "StateDictMismatchError",
     "TensorRecord",
     "UnknownNameError",
-    "Voice",
     "VitsAdapterError",
     "VitsGenerator",
     "VitsHParams",
+    "Voice",
     "apply_weight_norm",
     "assert_audible",
     "check_audio",
+    "export_onnx",
     "fold_weight_norm",
     "from_pretrained",
+    "load_onnx_session",
     "load_state_dict",
+    "run_onnx",
     "weight_layouts",
 ]

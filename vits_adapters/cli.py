@@ -295,6 +295,16 @@ def _cmd_regress(args: argparse.Namespace) -> _Output:
     return _Output(text, result.to_dict(), exit_code=0 if result.ok else EXIT_REGRESSION)
 
 
+def _cmd_export_onnx(args: argparse.Namespace) -> _Output:
+    from .onnx_export import export_onnx
+
+    voice = _load(args, strict=True)
+    path = export_onnx(voice, args.output, opset=args.opset, noise=args.noise, overwrite=args.overwrite)
+    text = f"wrote {path} (opset {args.opset}, noise {args.noise}); onnxruntime matches PyTorch at zero noise"
+    data = {"output": str(path), "opset": args.opset, "noise": args.noise, "report": voice.report.to_dict()}
+    return _Output(text, data)
+
+
 def _cmd_demo(args: argparse.Namespace) -> _Output:
     from .demo import RANDOM_WEIGHTS_NOTICE, run_demo
 
@@ -431,6 +441,16 @@ def build_parser() -> argparse.ArgumentParser:
     regress_hub.add_argument("--cache-dir", help="Hub cache folder (default: huggingface_hub's)")
     regress_hub.add_argument("--local-files-only", action="store_true", help="use the cache only, never the network")
     regress_hub.add_argument("--token", help="Hub access token (default: HF_TOKEN or the saved login); never printed")
+
+
+    export_onnx = command("export-onnx", "export a voice's text-to-speech path to ONNX (needs [onnx])", _cmd_export_onnx)
+    _add_load_flags(export_onnx, runtime=False)
+    export_onnx.add_argument("output", metavar="OUT.onnx", help="ONNX file to write")
+    export_onnx.add_argument("--opset", type=int, default=17, help="ONNX opset, 16 or later (default 17)")
+    export_onnx.add_argument(
+        "--noise", choices=("graph", "inputs"), default="graph", help="draw noise in the model or take it as inputs"
+    )
+    export_onnx.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     demo = command("demo", "offline end-to-end run on a random-weight voice (the audio is noise)", _cmd_demo)
     demo.add_argument("--workdir", default="vits-adapters-demo", help="output folder (default ./vits-adapters-demo)")

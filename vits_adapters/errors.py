@@ -92,3 +92,11 @@ class InvalidInputError(VitsAdapterError, ValueError):
 
 class SilentOutputError(VitsAdapterError):
     """Synthesized audio is silent, too short, or not finite."""
+
+
+class MissingDependencyError(VitsAdapterError, ImportError):
+    """An optional dependency is not installed; the message names the extra that provides it."""
+
+
+class OnnxExportError(VitsAdapterError):
+    """An ONNX export failed, or the exported model disagrees with the PyTorch generator it came from."""

@@ -119,16 +119,21 @@ class StochasticDurationPredictor(nn.Module):
         x: torch.Tensor,
         x_mask: torch.Tensor,
         g: torch.Tensor | None = None,
-        noise_scale: float = 1.0,
+        noise_scale: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Log-durations ``[b, 1, t]`` for hidden states ``x``."""
+        """Log-durations ``[b, 1, t]`` for hidden states ``x``.
+
+        The flows start from standard-normal ``noise`` ``[b, 2, t]`` when given, else from a draw of ``generator``.
+        """
         h = self.conv_pre(x)
         if g is not None:
             h = h + self.cond(g)
         h = self.conv_proj(self.conv_dds(h, x_mask)) * x_mask
-        z = torch.randn((x.size(0), 2, x.size(2)), generator=generator, dtype=x.dtype, device=x.device)
-        z = z * noise_scale
+        if noise is None:
+            noise = torch.randn((x.size(0), 2, x.size(2)), generator=generator, dtype=x.dtype, device=x.device)
+        z = noise * noise_scale
         # Reverse order, each coupling preceded by the flip that followed it; flows[1] is skipped.
         for flow in reversed(self.flows[2:]):
             z = flow.inverse(torch.flip(z, [1]), x_mask, h)
@@ -156,10 +161,11 @@ class DurationPredictor(nn.Module):
         x: torch.Tensor,
         x_mask: torch.Tensor,
         g: torch.Tensor | None = None,
-        noise_scale: float = 1.0,
+        noise_scale: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Log-durations ``[b, 1, t]``; ``noise_scale`` and ``generator`` are accepted and unused."""
+        """Log-durations ``[b, 1, t]``; ``noise_scale``, ``generator`` and ``noise`` are accepted and unused."""
         if g is not None:
             x = x + self.cond(g)
         x = self.norm_1(torch.relu(self.conv_1(x * x_mask)))
