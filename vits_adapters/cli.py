@@ -442,7 +442,6 @@ def build_parser() -> argparse.ArgumentParser:
     regress_hub.add_argument("--local-files-only", action="store_true", help="use the cache only, never the network")
     regress_hub.add_argument("--token", help="Hub access token (default: HF_TOKEN or the saved login); never printed")
 
-
     export_onnx = command("export-onnx", "export a voice's text-to-speech path to ONNX (needs [onnx])", _cmd_export_onnx)
     _add_load_flags(export_onnx, runtime=False)
     export_onnx.add_argument("output", metavar="OUT.onnx", help="ONNX file to write")
