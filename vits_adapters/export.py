@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from torch import Tensor
 
@@ -147,11 +149,21 @@ def _write_weights(
     if path.suffix == ".safetensors":
         tensors = {k: v.contiguous().clone() for k, v in state.items()}
         metadata = {"format": "vits-adapters", "weight_norm": weight_norm} if format == "vits-adapters" else {"format": "pt"}
-        save_file(tensors, str(path), metadata=metadata)
+        try:
+            save_file(tensors, str(path), metadata=metadata)
+        except SafetensorError as err:  # safetensors reports I/O failures (a full disk...) as its own error
+            code = re.search(r"os error (\d+)", str(err))
+            raise OSError(int(code.group(1)) if code else errno.EIO, f"could not write the weights: {err}") from err
     else:
         # Saving through a handle keeps the file's name out of the archive: equal tensors, equal bytes.
-        with path.open("wb") as handle:
-            torch.save(layout.container(state, voice), handle)
+        try:
+            with path.open("wb") as handle:
+                torch.save(layout.container(state, voice), handle)
+        except RuntimeError as err:  # torch.save turns a failed write (a full disk...) into a RuntimeError
+            cause = err.__context__
+            if not isinstance(cause, OSError):
+                raise
+            raise OSError(cause.errno, f"could not write the weights: {cause.strerror or cause}") from err
 
 
 def export_voice(
