@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_hub import _online_by_default, no_network  # noqa: F401 - fixtures
-
 from vits_adapters import CheckpointNotFoundError, InvalidInputError, from_pretrained
 from vits_adapters.cli import main
 from vits_adapters.local_hub import publish_to_local_cache
+
+pytestmark = pytest.mark.usefixtures("hub_online")
 
 REPO = "org/voice"
 TOKEN = "hf_SECRETtoken123"
