@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.bad_inputs import CORPUS, FORMATS, BadInput, Sources, build_sources
+from tests.bad_input_sources import FORMATS, Sources, build_sources
+from tests.bad_inputs import CORPUS, BadInput
 
 _NOTHING = object()
 

@@ -15,7 +15,7 @@ from torch.nn.utils.parametrizations import weight_norm as torch_weight_norm
 
 from vits_adapters.convert import rename_state_dict
 from vits_adapters.errors import KeyMappingError
-from vits_adapters.export import generator_state_dict
+from vits_adapters.export import generator_state_dict, to_layout_keys
 from vits_adapters.keymap import invert_rule, map_keys
 from vits_adapters.model.hparams import VitsHParams
 from vits_adapters.model.vits import VitsGenerator
@@ -152,8 +152,9 @@ def _layout(fmt: str, use_sdp: bool, form: str) -> tuple[dict[str, Tensor], dict
     spec = get_format(fmt)
     inverse = map_keys(state, [invert_rule(rule) for rule in spec.rename_rules]) if fmt != "vits-adapters" else None
     reference = {key: key for key in state} if inverse is None else {s: t for t, (s, _) in inverse.renamed.items()}
+    tensors = state if inverse is None else to_layout_keys(state, fmt)  # in the layout's own shapes
     prefix = spec.container.strip_prefix or ""
-    return {f"{prefix}{k}": state[t] for k, t in reference.items()}, {f"{prefix}{k}": t for k, t in reference.items()}
+    return {f"{prefix}{k}": tensors[k] for k in reference}, {f"{prefix}{k}": t for k, t in reference.items()}
 
 
 @PROPERTY
@@ -170,13 +171,16 @@ def test_every_source_key_lands_in_exactly_one_place(fmt: str, use_sdp: bool, fo
         parsed = parse_weight_key(key)
         units.setdefault(parsed[0] if parsed and parsed[1] != "plain" else key, []).append(key)
     chosen = data.draw(st.lists(st.sampled_from(sorted(units)), unique=True, max_size=len(units)), label="units")
-    keys = [key for unit in chosen for key in units[unit]]
+    # Keys that decide a conditional ("when") rule always come along: without them that rule rightly stays off.
+    spec = get_format(fmt)
+    witnesses = [k for k in full if any(rule.when is not None and rule.when.fullmatch(k) for rule in spec.rename_rules)]
+    keys = sorted({key for unit in chosen for key in units[unit]} | set(witnesses))
     junk = data.draw(st.lists(st.from_regex(r"junk_[a-z]{1,4}(\.[0-9a-z_]{1,5}){0,3}", fullmatch=True), unique=True, max_size=5))
     dropped = data.draw(st.lists(st.sampled_from(_DROPPED_EXAMPLES.get(fmt, ["x"])), unique=True)) if fmt in _DROPPED_EXAMPLES else []
     meta = torch.empty(1, device="meta")
     source = {**{k: full[k] for k in keys}, **{k: meta for k in [*junk, *dropped]}}
 
-    renamed = rename_state_dict(source, get_format(fmt))
+    renamed = rename_state_dict(source, spec)
 
     placed = [renamed.origins[t][0] for t in renamed.tensors] + [r.source[0] for r in renamed.dropped] + list(renamed.unmapped)
     assert sorted(placed) == sorted(source)  # each source key exactly once: renamed, dropped or unmapped

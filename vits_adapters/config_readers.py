@@ -306,6 +306,8 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> Config
             for target in targets:
                 hparams[target] = args[name]
                 labels[target] = f"model_args.{name}"
+    if isinstance(hparams.get("resblock"), int):
+        hparams["resblock"] = str(hparams["resblock"])
     speakers = _coqui_speaker_count(config)
     if speakers is not None:
         hparams["n_speakers"] = speakers
