@@ -1,12 +1,15 @@
-"""Shared fixtures: seeded Piper peers, and the same peers saved in the original VITS layout."""
+"""Shared fixtures: seeded Piper peers, the same peers saved in the original VITS layout, and network guards."""
 
 from __future__ import annotations
 
 import json
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import constants as hf_constants
 
 from tests.peers.piper_reference import CASES, build_peer, original_checkpoint, original_config
 
@@ -33,3 +36,31 @@ def original_dirs(peers, tmp_path_factory):
 def single_dir(original_dirs) -> Path:
     """The single-speaker original checkpoint folder."""
     return original_dirs["single"]
+
+
+@pytest.fixture()
+def hub_online(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Offline mode unset, whatever the calling shell exports (tests that need it offline say so)."""
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+
+
+@pytest.fixture()
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Make every socket connection or DNS lookup fail, recording each attempt."""
+    attempts: list[str] = []
+
+    def refuse(name: str):
+        def _refuse(*args: object, **kwargs: object) -> None:
+            attempts.append(f"{name}{args[:2]!r}")
+            raise OSError(f"network access attempted in an offline test: {name}")
+
+        return _refuse
+
+    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
+    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse("connect_ex"))
+    yield attempts
+    assert not attempts, f"network was touched: {attempts}"

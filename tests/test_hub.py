@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
@@ -38,32 +36,7 @@ CONFIG = b'{"model": {"hidden_channels": 192}}'
 TOKEN = "hf_secretTOKEN123"
 
 
-@pytest.fixture(autouse=True)
-def _online_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start every test with offline mode unset, whatever the calling shell exports."""
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
-    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
-
-
-@pytest.fixture()
-def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Make every socket connection or DNS lookup fail, recording each attempt."""
-    attempts: list[str] = []
-
-    def refuse(name: str):
-        def _refuse(*args: object, **kwargs: object) -> None:
-            attempts.append(f"{name}{args[:2]!r}")
-            raise OSError(f"network access attempted in an offline test: {name}")
-
-        return _refuse
-
-    monkeypatch.setattr(socket, "create_connection", refuse("create_connection"))
-    monkeypatch.setattr(socket, "getaddrinfo", refuse("getaddrinfo"))
-    monkeypatch.setattr(socket.socket, "connect", refuse("connect"))
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse("connect_ex"))
-    yield attempts
-    assert not attempts, f"network was touched: {attempts}"
+pytestmark = pytest.mark.usefixtures("hub_online")
 
 
 @pytest.fixture()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,3 +70,33 @@ def atomic_write(path: str | os.PathLike[str], *, overwrite: bool = True) -> Ite
         temp.unlink(missing_ok=True)
         raise
     _fsync_dir(target.parent)
+
+
+@contextmanager
+def atomic_write_files(
+    directory: str | os.PathLike[str], names: list[str], *, overwrite: bool = False
+) -> Iterator[Path]:
+    """Yield a hidden staging folder inside ``directory``; on success move ``names`` from it into ``directory``.
+
+    Writers fill the staging folder (same file system, so each move is a rename). If the body raises, the
+    staging folder is deleted and no file in ``directory`` has changed. With ``overwrite=False`` an existing
+    target raises ``FileExistsError`` before anything is written.
+    """
+    folder = Path(directory)
+    targets = [folder / name for name in names]
+    existing = [target.name for target in targets if target.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{folder}: {', '.join(existing)} already exist; pass overwrite=True to replace them")
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+    try:
+        yield staging
+        for name in names:
+            _fsync_file(staging / name)  # also proves every promised file was written
+        if not overwrite and any(target.exists() for target in targets):
+            raise FileExistsError(f"{folder}: an output appeared while writing; nothing was replaced")
+        for target in targets:
+            os.replace(staging / target.name, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    _fsync_dir(folder)

@@ -81,10 +81,14 @@ class Audio:
         """Length in seconds."""
         return self.waveform.shape[0] / self.sample_rate
 
-    def save(self, path: str | os.PathLike[str], *, subtype: str = "PCM_16") -> Path:
-        """Write a mono WAV file atomically and return its path; PCM subtypes clip to [-1, 1]."""
+    def save(self, path: str | os.PathLike[str], *, subtype: str = "PCM_16", overwrite: bool = False) -> Path:
+        """Write a mono WAV file atomically and return its path; PCM subtypes clip to [-1, 1].
+
+        An existing file is replaced only with ``overwrite=True`` (else ``FileExistsError``); a failed write
+        leaves it as it was.
+        """
         target = Path(path)
-        with atomic_write(target) as temp:
+        with atomic_write(target, overwrite=overwrite) as temp:
             sf.write(temp, self.waveform, self.sample_rate, subtype=subtype, format="WAV")
         return target
 

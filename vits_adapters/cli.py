@@ -31,7 +31,7 @@ from .errors import (
     UnknownNameError,
     VitsAdapterError,
 )
-from .export import FORMAT_ALIASES, LAYOUTS, default_weight_norm, output_names
+from .export import FORMAT_ALIASES, LAYOUTS, default_weight_norm
 from .model.hparams import VitsHParams
 from .voice import Voice
 from .weight_norm import group_weight_keys
@@ -51,7 +51,8 @@ _TEXT_WIDTH = 100
 _EPILOG = """\
 exit codes:
   0  success
-  1  any other vits-adapters error, or a file-system error (e.g. an output that exists without --overwrite)
+  1  any other vits-adapters error, a file-system error (e.g. an output that exists without --overwrite),
+     or an unexpected internal error (rerun with --debug for the traceback)
   2  usage error (bad or missing arguments)
   3  SpecError, UnknownNameError (bad config or spec, unknown format name)
   4  CheckpointNotFoundError, CheckpointReadError (missing, not cached, corrupt or unsafe checkpoint)
@@ -193,10 +194,6 @@ def _cmd_inspect(args: argparse.Namespace) -> _Output:
     return _Output("\n".join(lines), data)
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    return a.absolute() == b.absolute() or a.resolve() == b.resolve()
-
-
 def _cmd_convert(args: argparse.Namespace) -> _Output:
     if len(args.source) > 1 or Path(args.source[0]).is_dir() and args.batch:
         return _convert_batch(args)
@@ -230,14 +227,6 @@ def _convert_batch(args: argparse.Namespace) -> _Output:
 def _convert_one(args: argparse.Namespace, source: str, out_dir: Path) -> tuple[Voice, str, list[Path]]:
     voice = _load(args, strict=True, source=source)
     weight_norm = args.weight_norm or default_weight_norm(voice, args.to)
-    targets = [out_dir / name for name in output_names(voice, args.to)]
-    clashes = [t for t in targets for s in voice.report.files if _same_file(t, Path(s))]
-    if clashes:
-        raise FileExistsError(
-            "refusing to write over the checkpoint being converted:\n"
-            + "\n".join(f"  {path}" for path in clashes)
-            + "\nChoose another output folder."
-        )
     written = voice.save_pretrained(out_dir, format=args.to, weight_norm=weight_norm, overwrite=args.overwrite)
     return voice, weight_norm, written
 
@@ -263,7 +252,7 @@ def _cmd_synth(args: argparse.Namespace) -> _Output:
         seed=args.seed,
         check=not args.no_check,
     )
-    path = audio.save(args.output)
+    path = audio.save(args.output, overwrite=args.overwrite)
     check = check_audio(audio)
     lines = [f"wrote {path}: {audio.duration:.3f} s at {audio.sample_rate} Hz", f"check: {check.summary()}"]
     if not voice.report.strict or not voice.report.complete:
@@ -431,6 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--noise-scale-w", type=float, help="duration noise scale (default: the voice's, else 0.8)")
     synth.add_argument("--length-scale", type=float, help="> 1 speaks slower (default: the voice's, else 1.0)")
     synth.add_argument("--no-check", action="store_true", help="write the audio even if it is silent or not finite")
+    synth.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
     regress = command("regress", "re-synthesize a manifest's cases and compare them with golden WAVs", _cmd_regress)
     regress.add_argument("manifest", metavar="MANIFEST.yaml", help="the cases (see README: regression audio)")
@@ -520,6 +510,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as err:  # a bug rather than bad input: still one error line and valid JSON
+        unexpected = RuntimeError(
+            f"unexpected {type(err).__name__}: {err} (a bug in vits-adapters; rerun with --debug for the traceback)"
+        )
+        unexpected.__cause__ = err  # --debug prints the original traceback
+        _report_error(unexpected, 1, as_json=args.json, debug=args.debug, secret=getattr(args, "token", None))
+        return 1
     finally:
         package_logger.removeHandler(handler)
         package_logger.setLevel(previous_level)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigMismatchError, SpecError, UnknownNameError
+from .model.hparams import check_hparam_types
 
 # Original VITS `model` section entries that never reach the generator (see FORMATS.md 1.1).
 _ORIGINAL_UNUSED_MODEL_FIELDS = {"n_layers_q": "posterior layers are hard-coded to 16", "use_spectral_norm": "discriminator only"}
@@ -87,6 +88,9 @@ def read_original_config(data: Mapping[str, Any], source: str = "config") -> Con
         text["add_blank"] = _typed(section, "add_blank", bool, where)
     if "cleaned_text" in section:
         text["cleaned_text"] = _typed(section, "cleaned_text", bool, where)
+    labels = {name: f"model.{name}" for name in model}
+    labels.update(sampling_rate="data.sampling_rate", spec_channels="data.filter_length", n_speakers="data.n_speakers")
+    check_hparam_types(hparams, labels, source)
     return ConfigInfo(hparams=hparams, text=text, checks=checks, ignored=ignored, source=source)
 
 
@@ -103,6 +107,7 @@ def read_own_config(data: Mapping[str, Any], source: str = "config") -> ConfigIn
     components = data.get("components") or {}
     if not isinstance(components, Mapping) or set(components) - {"posterior_encoder"}:
         raise SpecError(f"{source}: field 'components' may only hold 'posterior_encoder' (true/false)")
+    check_hparam_types(data["hparams"], {name: f"hparams.{name}" for name in data["hparams"]}, source)
     return ConfigInfo(
         hparams=dict(data["hparams"]),
         text=dict(text),
@@ -163,10 +168,13 @@ def read_transformers_config(data: Mapping[str, Any], source: str = "config") ->
     if not isinstance(data, Mapping) or data.get("model_type") != "vits":
         raise SpecError(f"{source}: not a transformers VITS config (needs \"model_type\": \"vits\")")
     hparams: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     for name, targets in TRANSFORMERS_FIELDS.items():
         if name in data and data[name] is not None:
             for target in targets:
                 hparams[target] = data[name]
+                labels[target] = name
+    check_hparam_types(hparams, labels, source)
     unsupported = [
         f"{name}={data[name]!r} (the reference generator uses {value!r})"
         for name, value in TRANSFORMERS_FIXED.items()
@@ -214,14 +222,26 @@ def read_piper_config(data: Mapping[str, Any], source: str = "config") -> Config
         hparams["spec_channels"] = int(training["filter_length"]) // 2 + 1
     if isinstance(hparams.get("resblock"), int):
         hparams["resblock"] = str(hparams["resblock"])
+    renamed_from = {ours: theirs for theirs, ours in _PIPER_RENAMES.items()}
+    check_hparam_types(
+        hparams, {name: f"hyper_parameters.{renamed_from.get(name, name)}" for name in hparams}, source
+    )
     checks = {"hop_length": training["hop_length"]} if "hop_length" in training else {}
     if voice:
         audio = voice.get("audio") or {}
-        for name, value in (("sampling_rate", audio.get("sample_rate")), ("n_vocab", voice.get("num_symbols"))):
-            if value is not None and hparams.setdefault(name, value) != value:
-                raise ConfigMismatchError(f"{source}: the voice config says {name}={value}, the checkpoint {hparams[name]}")
-        if voice.get("num_speakers") is not None:
-            hparams.setdefault("n_speakers", voice["num_speakers"])
+        for name, label, value in (
+            ("sampling_rate", "audio.sample_rate", audio.get("sample_rate")),
+            ("n_vocab", "num_symbols", voice.get("num_symbols")),
+            ("n_speakers", "num_speakers", voice.get("num_speakers")),
+        ):
+            if value is None:
+                continue
+            check_hparam_types({name: value}, {name: label}, source)
+            if hparams.setdefault(name, value) != value:
+                raise ConfigMismatchError(
+                    f"{source}: the voice config says {name}={value} ({label}), the checkpoint {hparams[name]}; "
+                    "pass the voice config that belongs to this checkpoint"
+                )
     synthesis = {}
     inference = voice.get("inference") or {}
     for name, key in (("noise_scale", "noise_scale"), ("noise_w", "noise_scale_w"), ("length_scale", "length_scale")):
@@ -261,6 +281,17 @@ COQUI_FIELDS: dict[str, tuple[str, ...]] = {
 _COQUI_UNSUPPORTED = ("use_language_embedding", "use_d_vector_file", "interpolate_z")
 
 
+def _coqui_speaker_count(config: Mapping[str, Any]) -> int | None:
+    """Speakers a Coqui config declares for its embedding table (older: ``num_speakers``; newer: ``speakers``)."""
+    args = config["model_args"]
+    if not args.get("use_speaker_embedding"):
+        return None
+    if args.get("num_speakers"):
+        return args["num_speakers"]
+    names = config.get("speakers")
+    return len(names) if isinstance(names, list) and names else None
+
+
 def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
     """Coqui ``VitsConfig``: the checkpoint's embedded ``config`` (``data["embedded"]``) or config.json (``data["file"]``)."""
     wrapped = "embedded" in data or "file" in data
@@ -269,10 +300,18 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> Config
         raise SpecError(f"{source}: a Coqui VITS config needs a 'model_args' section")
     args = config["model_args"]
     hparams: dict[str, Any] = {}
+    labels: dict[str, str] = {}
     for name, targets in COQUI_FIELDS.items():
         if args.get(name) is not None:
             for target in targets:
                 hparams[target] = args[name]
+                labels[target] = f"model_args.{name}"
+    if isinstance(hparams.get("resblock"), int):
+        hparams["resblock"] = str(hparams["resblock"])
+    speakers = _coqui_speaker_count(config)
+    if speakers is not None:
+        hparams["n_speakers"] = speakers
+        labels["n_speakers"] = "model_args.num_speakers / speakers"
     unsupported = [name for name in _COQUI_UNSUPPORTED if args.get(name)]
     if "interpolate_z" in unsupported and args.get("encoder_sample_rate") is None:
         unsupported.remove("interpolate_z")  # interpolation only acts with an encoder sample rate
@@ -283,6 +322,8 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> Config
     audio = config.get("audio") or {}
     if audio.get("sample_rate") is not None:
         hparams["sampling_rate"] = audio["sample_rate"]
+        labels["sampling_rate"] = "audio.sample_rate"
+    check_hparam_types(hparams, labels, source)
     if audio.get("hop_length") is not None:
         checks["hop_length"] = audio["hop_length"]
     synthesis = {}

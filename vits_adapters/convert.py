@@ -71,9 +71,19 @@ def rename_state_dict(source: Mapping[str, Tensor], spec: FormatSpec) -> Renamed
         KeyMappingError: ambiguous or colliding keys, or one layer stored in two weight-norm forms.
     """
     prefix = spec.container.strip_prefix
-    keyed = {}
+    keyed: dict[str, tuple[str, Tensor]] = {}
+    twice: list[str] = []
     for key, tensor in source.items():
-        keyed[key[len(prefix):] if prefix and key.startswith(prefix) else key] = (key, tensor)
+        short = key[len(prefix):] if prefix and key.startswith(prefix) else key
+        if short in keyed:
+            twice.append(f"{short} <- {', '.join(sorted((keyed[short][0], key)))}")
+        keyed[short] = (key, tensor)
+    if twice:
+        raise KeyMappingError(
+            f"two source keys name the same tensor once the container prefix {prefix!r} is removed:\n"
+            + format_keys(twice)
+            + "\nKeep one copy of each tensor (a checkpoint merged from two trainings?)."
+        )
     mapping = map_keys(keyed, spec.rename_rules, spec.drop_rules)
     tensors = {
         target: apply_reshape(keyed[key][1], mapping.reshapes[key], key) if key in mapping.reshapes else keyed[key][1]

@@ -163,7 +163,7 @@ def run_demo(workdir: Path, *, seed: int = 0, quiet: bool = False) -> DemoResult
     loaded = from_pretrained(DEMO_REPO_ID, cache_dir=hub_cache, local_files_only=True)
     logger.log(level, "loaded %s back as format %s", DEMO_REPO_ID, loaded.report.format)
     audio = loaded.synthesize(DEMO_TEXT, seed=seed)
-    wav = audio.save(workdir / "demo.wav")
+    wav = audio.save(workdir / "demo.wav", overwrite=True)  # the demo's own scratch folder
     png = write_spectrogram_png(audio.waveform, workdir / "demo.png")
     logger.log(level, "wrote %s and %s", wav, png)
     return DemoResult(

@@ -87,7 +87,7 @@ class StateDictMismatchError(VitsAdapterError):
 
 
 class InvalidInputError(VitsAdapterError, ValueError):
-    """Synthesis input is unusable: empty token sequence, bad speaker id, unknown symbols."""
+    """A call's input is unusable: empty token sequence, bad speaker id, unknown symbols, bad option value."""
 
 
 class SilentOutputError(VitsAdapterError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import re
@@ -11,10 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import save_file
 from torch import Tensor
 
-from .atomic import atomic_write
+from .atomic import atomic_write_files
 from .config_writers import coqui_config, original_config, own_config, piper_hyper_parameters, piper_voice_config, transformers_config
 from .convert import apply_reshape
 from .errors import KeyMappingError, SpecError, format_keys
@@ -130,16 +132,38 @@ def output_names(voice: Voice, format: str) -> list[str]:
     return names
 
 
-def _prepare(directory: Path, names: list[str], overwrite: bool) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    existing = [n for n in names if (directory / n).exists()]
-    if existing and not overwrite:
-        raise FileExistsError(f"{directory}: {', '.join(existing)} already exist; pass overwrite=True to replace them")
+def _refuse_source(voice: Voice, directory: Path, names: list[str]) -> None:
+    sources = {Path(path).resolve() for path in voice.report.files}
+    clashes = [directory / name for name in names if (directory / name).resolve() in sources]
+    if clashes:
+        raise FileExistsError(
+            "refusing to write over the checkpoint being converted:\n"
+            + "\n".join(f"  {path}" for path in clashes)
+            + "\nChoose another output folder."
+        )
 
 
-def _write_json(path: Path, data: dict[str, Any], overwrite: bool) -> None:
-    with atomic_write(path, overwrite=overwrite) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+def _write_weights(
+    path: Path, state: dict[str, Tensor], layout: _Layout, voice: Voice, format: str, weight_norm: str
+) -> None:
+    if path.suffix == ".safetensors":
+        tensors = {k: v.contiguous().clone() for k, v in state.items()}
+        metadata = {"format": "vits-adapters", "weight_norm": weight_norm} if format == "vits-adapters" else {"format": "pt"}
+        try:
+            save_file(tensors, str(path), metadata=metadata)
+        except SafetensorError as err:  # safetensors reports I/O failures (a full disk...) as its own error
+            code = re.search(r"os error (\d+)", str(err))
+            raise OSError(int(code.group(1)) if code else errno.EIO, f"could not write the weights: {err}") from err
+    else:
+        # Saving through a handle keeps the file's name out of the archive: equal tensors, equal bytes.
+        try:
+            with path.open("wb") as handle:
+                torch.save(layout.container(state, voice), handle)
+        except RuntimeError as err:  # torch.save turns a failed write (a full disk...) into a RuntimeError
+            cause = err.__context__
+            if not isinstance(cause, OSError):
+                raise
+            raise OSError(cause.errno, f"could not write the weights: {cause.strerror or cause}") from err
 
 
 def export_voice(
@@ -149,7 +173,8 @@ def export_voice(
 
     Raises:
         SpecError: an unknown format, or hyperparameters the layout cannot represent (all listed).
-        FileExistsError: an output exists and ``overwrite`` is False; nothing is written then.
+        FileExistsError: an output exists and ``overwrite`` is False, or an output is one of the voice's own source
+            files; nothing is written then. A failure while writing leaves every previous file as it was.
     """
     format = FORMAT_ALIASES.get(format, format)
     names = output_names(voice, format)
@@ -159,20 +184,11 @@ def export_voice(
     state = generator_state_dict(voice.generator, weight_norm, plain_layers=layout.plain_layers)
     if format != "vits-adapters":
         state = to_layout_keys(state, format)
-    _prepare(directory, names, overwrite)
-    target = directory / layout.weights
-    if layout.weights.endswith(".safetensors"):
-        tensors = {k: v.contiguous().clone() for k, v in state.items()}
-        metadata = {"format": "vits-adapters", "weight_norm": weight_norm} if format == "vits-adapters" else {"format": "pt"}
-        with atomic_write(target, overwrite=overwrite) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
-    else:
-        checkpoint = layout.container(state, voice)
-        # Saving through a handle keeps the temporary file's name out of the archive: equal tensors, equal bytes.
-        with atomic_write(target, overwrite=overwrite) as tmp, tmp.open("wb") as handle:
-            torch.save(checkpoint, handle)
-    _write_json(directory / "config.json", config, overwrite)
-    if "vocab.json" in names:
-        voice.frontend.to_transformers_files(directory)
+    _refuse_source(voice, directory, names)
+    with atomic_write_files(directory, names, overwrite=overwrite) as staging:
+        _write_weights(staging / layout.weights, state, layout, voice, format, weight_norm)
+        (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        if "vocab.json" in names:
+            voice.frontend.to_transformers_files(staging)
     logger.info("wrote %s (%s weight norm) to %s", format, weight_norm, directory)
     return [directory / n for n in names]

@@ -65,7 +65,8 @@ def load_converted(
     unexpected = sorted(set(unexpected) | set(unmapped))
     if strict and (missing or unexpected or mismatched):
         raise StateDictMismatchError(
-            "the checkpoint does not fill the model exactly; nothing was loaded",
+            "the checkpoint does not fill the model exactly; nothing was loaded (check that the config belongs to "
+            "these weights; strict=False loads what fits and lists the gaps in the report)",
             missing=missing,
             unexpected=unexpected,
             mismatched=mismatched,

@@ -13,6 +13,7 @@ from .checkpoint import read_checkpoint
 from .config_readers import ConfigInfo, read_config, read_json
 from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
 from .detect import detect_format
+from .errors import InvalidInputError
 from .load import load_converted, refuse_non_finite
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
 from .registry import all_formats, get_format
@@ -81,7 +82,7 @@ def from_pretrained(
         >>> print(voice.report)  # doctest: +SKIP
     """
     if weight_norm not in WEIGHT_NORM_MODES:
-        raise ValueError(f"weight_norm must be one of {WEIGHT_NORM_MODES}, got {weight_norm!r}")
+        raise InvalidInputError(f"weight_norm must be one of {WEIGHT_NORM_MODES}, got {weight_norm!r}")
     specs = all_formats() if format == "auto" else [get_format(format)]
     specs.sort(key=lambda s: s.name != "vits-adapters")  # our own layout first: it is the cheapest to confirm
     located = resolve_source(

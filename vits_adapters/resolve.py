@@ -48,7 +48,11 @@ def _pick_weights(folder: Path, specs: list[FormatSpec]) -> Path:
                     + "\nPass the file you want as the source."
                 )
     names = ", ".join(p.name for p in files) or "(empty)"
-    raise CheckpointNotFoundError(f"{folder}: no checkpoint file found (files: {names})")
+    wanted = ", ".join(dict.fromkeys(pattern for spec in specs for pattern in spec.weight_files))
+    raise CheckpointNotFoundError(
+        f"{folder}: no checkpoint file found (files: {names}); looked for {wanted}. "
+        "Pass the weights file itself, or fetch the missing file."
+    )
 
 
 def _find_config(folder: Path, specs: list[FormatSpec]) -> Path | None:

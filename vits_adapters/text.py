@@ -219,7 +219,8 @@ class TextFrontend:
         detail = f"; unknown characters: {format_chars(unknown, len(unknown))}" if unknown else ""
         raise InvalidInputError(
             f"no known symbols in the text (symbol table {self.name}); "
-            f"input {text!r} cleaned to {cleaned!r}{detail}"
+            f"input {text!r} cleaned to {cleaned!r}{detail}; nothing to synthesize: write the text in the "
+            "voice's alphabet, or pass token_ids=[...]"
         )
 
     def decode(self, token_ids: Sequence[int], *, skip_blanks: bool = False) -> str:

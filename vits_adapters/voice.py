@@ -34,6 +34,12 @@ def _frontend(hparams: VitsHParams, settings: dict[str, Any], files: dict[str, P
     return None
 
 
+# Where each layout keeps the symbol table that text is encoded with.
+_SYMBOL_TABLE_SOURCES = {
+    "transformers": "vocab.json (and tokenizer_config.json) beside the weights",
+    "piper": "the voice's .onnx.json (phoneme_id_map)",
+    "coqui": "the config's 'characters' section",
+}
 _SYNTHESIS_DEFAULTS = {"noise_scale": 0.667, "noise_scale_w": 0.8, "length_scale": 1.0}
 
 
@@ -75,9 +81,11 @@ class Voice:
     def encode(self, text: str) -> list[int]:
         """Token ids for ``text`` through the checkpoint's own symbol table and cleaners."""
         if self.frontend is None:
+            where = _SYMBOL_TABLE_SOURCES.get(self.report.format)
+            hint = f" (this layout keeps it in {where}, which was not found)" if where else ""
             raise InvalidInputError(
-                f"this checkpoint ({self.report.format}, vocabulary of {self.config.n_vocab}) carries no symbol table; "
-                "pass token_ids=[...] instead of text"
+                f"this checkpoint ({self.report.format}, vocabulary of {self.config.n_vocab}) carries no symbol table"
+                f"{hint}; pass token_ids=[...] instead of text"
             )
         return list(self.frontend.encode(text).token_ids)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import types
+import typing
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -105,3 +108,51 @@ class VitsHParams:
         if unknown:
             raise SpecError(f"unknown VITS hyperparameter(s): {', '.join(unknown)}")
         return cls(**data)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether a JSON-shaped ``value`` has the type a VitsHParams annotation names (lists stand for tuples)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in args)
+    if origin is tuple:
+        return isinstance(value, (list, tuple)) and all(_fits(item, args[0]) for item in value)
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is tuple:
+        if typing.get_origin(args[0]) is tuple:
+            return f"a list of lists of {_describe(typing.get_args(args[0])[0])}"
+        return f"a list of {_describe(args[0])}"
+    return "null" if hint is type(None) else hint.__name__
+
+
+def check_hparam_types(values: Mapping[str, Any], labels: Mapping[str, str], source: str) -> None:
+    """Raise SpecError naming every value of the wrong type or unknown field; ``labels`` give the config's names.
+
+    Args:
+        values: hyperparameter name -> value as read from a config.
+        labels: hyperparameter name -> the field it came from (``hidden_size``, ``model_args.num_chars``...).
+        source: the config's name, for the message.
+    """
+    hints = typing.get_type_hints(VitsHParams)
+    unknown = sorted(labels.get(name, name) for name in values if name not in hints or name == "extra")
+    if unknown:
+        raise SpecError(f"{source}: unknown VITS hyperparameter(s): {', '.join(unknown)}")
+    wrong = [
+        f"field '{labels.get(name, name)}' must be {_describe(hints[name])}, got {type(value).__name__} ({value!r})"
+        for name, value in values.items()
+        if not _fits(value, hints[name])
+    ]
+    if wrong:
+        raise SpecError(f"{source}: " + "; ".join(sorted(wrong)) + ". Fix the config or pass the right one (config=...).")
