@@ -265,7 +265,8 @@ def _write_golden(case: RegressionCase, golden_dir: Path, audio: Audio, sidecar:
         return CaseResult(
             case.name, "error", {}, case.tolerances, messages=(f"not written: the audio is {verdict}",), current=audio
         )
-    audio.save(wav, subtype="FLOAT")  # float32 WAV: the golden is the exact waveform, not a 16-bit rounding of it
+    # float32 WAV: the golden is the exact waveform, not a 16-bit rounding of it; --update is the ask to replace it.
+    audio.save(wav, subtype="FLOAT", overwrite=True)
     with atomic_write(meta) as temp:
         temp.write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
     metrics = {"current_samples": audio.waveform.size}

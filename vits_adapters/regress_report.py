@@ -102,7 +102,7 @@ def _copy(source: Path, target: Path) -> Path:
 
 
 def _save_audio(audio: Audio, target: Path) -> Path:
-    return audio.save(target, subtype="FLOAT")
+    return audio.save(target, subtype="FLOAT", overwrite=True)  # the report folder is rewritten on every run
 
 
 def _metrics_table(case: CaseResult) -> str:
