@@ -15,6 +15,7 @@ from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms,
 from .detect import detect_format
 from .load import load_converted, refuse_non_finite
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
+from .precision import cast_decoder, resolve_dtype
 from .registry import all_formats, get_format
 from .report import LoadReport
 from .resolve import resolve_source
@@ -53,6 +54,7 @@ def from_pretrained(
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
     inference_only: bool = False,
+    dtype: str | torch.dtype = torch.float32,
 ) -> Voice:
     """Load a VITS checkpoint of any supported layout into the reference generator.
 
@@ -68,6 +70,8 @@ def from_pretrained(
         trust_pickle: allow the small allowlist of harmless pickle types (paths, numpy scalars) in ``.pth``/``.ckpt``.
         inference_only: drop the posterior encoder (training and voice conversion only), with that reason in
             the report; the voice can then not be saved back losslessly.
+        dtype: compute precision of the decoder: ``torch.float32`` (default) or ``torch.bfloat16`` (also "fp32",
+            "bf16"); the decoder's weights are cast once, the other components stay float32.
 
     Returns:
         A :class:`Voice` with ``.generator``, ``.config``, ``.report``, ``.sample_rate`` and ``.synthesize``.
@@ -75,6 +79,7 @@ def from_pretrained(
     Raises:
         CheckpointNotFoundError, CheckpointReadError, FormatDetectionError, KeyMappingError,
         ConfigMismatchError, StateDictMismatchError, SpecError: each says what was wrong and what to do.
+        InvalidInputError: an unknown or unsupported ``dtype``.
 
     Example:
         >>> voice = from_pretrained("org/vits-voice", local_files_only=True)  # doctest: +SKIP
@@ -82,6 +87,7 @@ def from_pretrained(
     """
     if weight_norm not in WEIGHT_NORM_MODES:
         raise ValueError(f"weight_norm must be one of {WEIGHT_NORM_MODES}, got {weight_norm!r}")
+    compute_dtype = resolve_dtype(dtype)
     specs = all_formats() if format == "auto" else [get_format(format)]
     specs.sort(key=lambda s: s.name != "vits-adapters")  # our own layout first: it is the cheapest to confirm
     located = resolve_source(
@@ -115,6 +121,8 @@ def from_pretrained(
     result = reconcile_forms(renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim)
     outcome = load_converted(generator, result.state_dict, strict=strict, unmapped=result.unmapped)
     generator.to(device).eval()
+    if compute_dtype != torch.float32:
+        cast_decoder(generator, compute_dtype)
     report = LoadReport(
         format=spec.name,
         source=located.label,
