@@ -1,4 +1,4 @@
-"""The fast load paths keep their guarantees: finite-weight check exact, no random init, mmap-backed weights."""
+"""The fast load paths keep their guarantees: finite-weight check exact, no random init, weights not copied."""
 
 from __future__ import annotations
 
@@ -42,12 +42,60 @@ def test_strict_load_draws_no_random_initialisation(folder):
     assert torch.equal(state, torch.random.get_rng_state())
 
 
-def test_plain_weights_are_taken_from_the_file_without_a_copy(folder):
-    # safetensors maps the file: a tensor loaded under its own name keeps the mapped storage, which a copy would not.
+def test_plain_weights_are_views_of_the_read_buffer(folder):
+    # The file is read once into one buffer; a weight loaded under its own name stays a view of it (a copy would own
+    # a resizable storage of its own).
     from safetensors import safe_open
 
     voice = from_pretrained(folder)
     weight = voice.generator.decoder.conv_pre.weight
     with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
         torch.testing.assert_close(weight, handle.get_tensor("decoder.conv_pre.weight"), atol=0, rtol=0)
-    assert not weight.untyped_storage().resizable()  # storage borrowed from the mapping, not allocated by torch
+    assert not weight.untyped_storage().resizable()
+
+
+def test_buffered_safetensors_read_equals_safetensors_own(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from vits_adapters.safetensors_read import read_safetensors_buffered
+
+    tensors = {
+        "f32": torch.randn(3, 5),
+        "bf16": torch.randn(7).bfloat16(),
+        "f16": torch.randn(2, 2).half(),
+        "i64": torch.arange(6).view(2, 3),
+        "u8": torch.arange(5, dtype=torch.uint8),
+        "flag": torch.tensor([True, False, True]),
+        "empty": torch.zeros(0, 4),
+        "scalar": torch.tensor(2.5),
+    }
+    path = tmp_path / "mixed.safetensors"
+    save_file(tensors, str(path))
+    ours, theirs = read_safetensors_buffered(path), load_file(str(path))
+    assert ours is not None and set(ours) == set(theirs)
+    for key, tensor in theirs.items():
+        assert ours[key].dtype == tensor.dtype and torch.equal(ours[key], tensor), key
+
+
+def test_checkpoint_with_a_dtype_torch_cannot_view_falls_back_to_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    from vits_adapters.safetensors_read import read_safetensors_buffered
+
+    path = tmp_path / "fp8.safetensors"
+    save_file({"w": torch.randn(4).to(torch.float8_e4m3fn)}, str(path))
+    assert read_safetensors_buffered(path) is None
+
+
+def test_meta_build_without_init_has_the_same_tensors_as_a_normal_build():
+    from vits_adapters.meta_build import meta_device_without_init
+    from vits_adapters.model.vits import VitsGenerator
+
+    with meta_device_without_init():
+        meta = VitsGenerator(DEMO_HPARAMS, weight_norm="keep")
+    normal = VitsGenerator(DEMO_HPARAMS, weight_norm="keep")
+    shapes = {key: (tuple(t.shape), t.dtype) for key, t in normal.state_dict().items()}
+    assert {key: (tuple(t.shape), t.dtype) for key, t in meta.state_dict().items()} == shapes
+    assert all(t.is_meta for t in meta.state_dict().values())
+    with meta_device_without_init():
+        assert torch.ones(2).add(1).is_meta

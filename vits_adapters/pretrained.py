@@ -14,6 +14,7 @@ from .config_readers import ConfigInfo, read_config, read_json
 from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
 from .detect import detect_format
 from .load import load_converted, refuse_non_finite
+from .meta_build import meta_device_without_init
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
 from .precision import cast_decoder, resolve_dtype
 from .registry import all_formats, get_format
@@ -113,7 +114,8 @@ def from_pretrained(
     with_posterior = not inference_only and (info is None or info.has_posterior_encoder)
     resolved = resolve_hparams(renamed.shapes(), info)
     dims = {rule.modules.pattern: rule.dim for rule in spec.weight_norm_rules}
-    with torch.device("meta" if strict else "cpu"):
+    # Strict loading fills every tensor, so the model is built on the meta device with no initialisation at all.
+    with meta_device_without_init() if strict else torch.device("cpu"):
         generator = VitsGenerator(
             resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims, posterior_encoder=with_posterior
         )
