@@ -42,16 +42,17 @@ def test_strict_load_draws_no_random_initialisation(folder):
     assert torch.equal(state, torch.random.get_rng_state())
 
 
-def test_plain_weights_are_views_of_the_read_buffer(folder):
-    # The file is read once into one buffer; a weight loaded under its own name stays a view of it (a copy would own
-    # a resizable storage of its own).
+def test_plain_weights_are_views_of_one_read_buffer(folder):
+    # The file is read once into one buffer; weights loaded under their own names stay views of it, not copies.
     from safetensors import safe_open
 
     voice = from_pretrained(folder)
-    weight = voice.generator.decoder.conv_pre.weight
+    decoder = voice.generator.decoder
     with safe_open(str(folder / "model.safetensors"), framework="pt") as handle:
-        torch.testing.assert_close(weight, handle.get_tensor("decoder.conv_pre.weight"), atol=0, rtol=0)
-    assert not weight.untyped_storage().resizable()
+        torch.testing.assert_close(decoder.conv_pre.weight, handle.get_tensor("decoder.conv_pre.weight"), atol=0, rtol=0)
+    storage = decoder.conv_pre.weight.untyped_storage().data_ptr()
+    assert decoder.conv_post.weight.untyped_storage().data_ptr() == storage
+    assert voice.generator.text_encoder.embed_tokens.weight.untyped_storage().data_ptr() == storage
 
 
 def test_buffered_safetensors_read_equals_safetensors_own(tmp_path):

@@ -47,9 +47,10 @@ def read_safetensors_buffered(file: Path) -> dict[str, Tensor] | None:
     with file.open("rb") as handle:
         (length,) = struct.unpack("<Q", handle.read(8))
         header = json.loads(handle.read(length).decode("utf-8"))
-        data = bytearray(os.fstat(handle.fileno()).st_size - 8 - length)
-        view, filled = memoryview(data), 0
-        while filled < len(data):
+        # torch.empty, not bytearray: the buffer is filled by the read, so zero-filling it first would be wasted work.
+        data = torch.empty(os.fstat(handle.fileno()).st_size - 8 - length, dtype=torch.uint8)
+        view, filled = memoryview(data.numpy()), 0
+        while filled < len(view):
             count = handle.readinto(view[filled:])
             if not count:
                 raise CheckpointReadError(f"{file}: the file ended while reading its tensor data")
@@ -61,7 +62,5 @@ def read_safetensors_buffered(file: Path) -> dict[str, Tensor] | None:
         begin, end = info["data_offsets"]
         if dtype is None or begin % dtype.itemsize:
             return None
-        count = (end - begin) // dtype.itemsize
-        flat = torch.frombuffer(data, dtype=dtype, count=count, offset=begin) if count else torch.empty(0, dtype=dtype)
-        tensors[name] = flat.view(info["shape"])
+        tensors[name] = data[begin:end].view(dtype).view(info["shape"])
     return tensors
