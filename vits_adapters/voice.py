@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +11,9 @@ import torch
 from .audio import Audio, assert_audible
 from .errors import InvalidInputError
 from .model.hparams import VitsHParams
-from .model.vits import VitsGenerator
+from .model.vits import InferenceStages, VitsGenerator
 from .report import LoadReport
+from .streaming import DEFAULT_CHUNK_FRAMES, decode_in_chunks, decoder_context_frames
 from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
 
 
@@ -117,6 +118,40 @@ class Voice:
         """The generator's device."""
         return next(self.generator.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """Compute dtype of the decoder (float32, or bfloat16 when loaded with ``dtype=torch.bfloat16``)."""
+        return self.generator.decoder.conv_pre.weight.dtype
+
+    def _infer(
+        self,
+        text: str | None,
+        token_ids: Sequence[int] | None,
+        speaker_id: int | None,
+        scales: dict[str, float | None],
+        seed: int | None,
+        *,
+        decode: bool,
+    ) -> InferenceStages:
+        if (text is None) == (token_ids is None):
+            raise InvalidInputError("pass exactly one of text or token_ids")
+        ids = self._check_tokens(self.encode(text) if text is not None else token_ids)
+        speakers = self._check_speaker(speaker_id)
+        generator = torch.Generator(device=self.device)
+        if seed is not None:
+            generator.manual_seed(seed)
+        else:
+            generator.seed()
+        chosen = {name: self.synthesis_defaults[name] if value is None else value for name, value in scales.items()}
+        with torch.inference_mode():
+            return self.generator.infer(
+                torch.tensor([ids], device=self.device),
+                speaker_ids=speakers,
+                generator=generator,
+                decode=decode,
+                **chosen,
+            )
+
     def synthesize(
         self,
         text: str | None = None,
@@ -141,29 +176,68 @@ class Voice:
             InvalidInputError: neither or both of text/token_ids, unknown symbols, ids or speaker out of range.
             SilentOutputError: the waveform is silent, too short or not finite.
         """
-        if (text is None) == (token_ids is None):
-            raise InvalidInputError("pass exactly one of text or token_ids")
-        ids = self._check_tokens(self.encode(text) if text is not None else token_ids)
-        speakers = self._check_speaker(speaker_id)
-        generator = torch.Generator(device=self.device)
-        if seed is not None:
-            generator.manual_seed(seed)
-        else:
-            generator.seed()
-        with torch.inference_mode():
-            stages = self.generator.infer(
-                torch.tensor([ids], device=self.device),
-                speaker_ids=speakers,
-                noise_scale=self.synthesis_defaults["noise_scale"] if noise_scale is None else noise_scale,
-                noise_scale_w=self.synthesis_defaults["noise_scale_w"] if noise_scale_w is None else noise_scale_w,
-                length_scale=self.synthesis_defaults["length_scale"] if length_scale is None else length_scale,
-                generator=generator,
-            )
+        scales = {"noise_scale": noise_scale, "noise_scale_w": noise_scale_w, "length_scale": length_scale}
+        stages = self._infer(text, token_ids, speaker_id, scales, seed, decode=True)
         waveform = stages.waveform[0, 0].float().cpu().numpy()
         audio = Audio(waveform, self.sample_rate)
         if check:
             assert_audible(audio)
         return audio
+
+    def synthesize_stream(
+        self,
+        text: str | None = None,
+        *,
+        token_ids: Sequence[int] | None = None,
+        speaker_id: int | None = None,
+        noise_scale: float | None = None,
+        noise_scale_w: float | None = None,
+        length_scale: float | None = None,
+        seed: int | None = None,
+        chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    ) -> Iterator[Audio]:
+        """Like :meth:`synthesize`, but yield the audio in chunks as the decoder produces them.
+
+        Text encoding, durations and the flow run once for the whole utterance (they are a few percent of the cost);
+        the decoder then runs on ``chunk_frames`` latent frames at a time (``chunk_frames * hop_length`` samples),
+        each with enough neighbouring frames for its receptive field, so the concatenated chunks equal
+        :meth:`synthesize`'s output for the same arguments and seed (up to float rounding) and the first audio
+        arrives after a fraction of the full synthesis time. The silence check of :meth:`synthesize` is not applied:
+        it needs the whole clip.
+
+        Raises:
+            InvalidInputError: as :meth:`synthesize`, or ``chunk_frames`` below 1 (raised by the call itself, which
+                also runs everything before the decoder; iterating runs the decoder).
+
+        Example:
+            >>> for chunk in voice.synthesize_stream("A long paragraph...", seed=0):  # doctest: +SKIP
+            ...     player.write(chunk.waveform)
+        """
+        if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
+            raise InvalidInputError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
+        scales = {"noise_scale": noise_scale, "noise_scale_w": noise_scale_w, "length_scale": length_scale}
+        stages = self._infer(text, token_ids, speaker_id, scales, seed, decode=False)
+        speakers = self._check_speaker(speaker_id)
+        with torch.inference_mode():
+            g = self.generator.speaker_embedding(speakers)
+        chunks = decode_in_chunks(
+            self.generator.decoder,
+            stages.z,  # batch of one: every frame is inside the utterance, so no mask is needed
+            g,
+            hop_length=self.config.hop_length,
+            context_frames=decoder_context_frames(self.config),
+            chunk_frames=chunk_frames,
+        )
+        return self._audio_chunks(chunks)
+
+    def _audio_chunks(self, chunks: Iterator[torch.Tensor]) -> Iterator[Audio]:
+        while True:
+            # Inference mode per chunk, never held across a yield (it is thread-local state of the caller).
+            with torch.inference_mode():
+                waveform = next(chunks, None)
+            if waveform is None:
+                return
+            yield Audio(waveform[0, 0].float().cpu().numpy(), self.sample_rate)
 
     def save_pretrained(
         self,

@@ -87,9 +87,11 @@ class HiFiGANDecoder(nn.Module):
             self.cond = nn.Conv1d(gin_channels, upsample_initial_channel, 1)
 
     def forward(self, z: torch.Tensor, g: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.conv_pre(z)
+        """Waveform ``[b, 1, frames * hop]`` in the decoder's own dtype (inputs are cast to it)."""
+        dtype = self.conv_pre.weight.dtype  # a decoder cast to bfloat16 runs in bfloat16 whatever feeds it
+        x = self.conv_pre(z.to(dtype))
         if g is not None:
-            x = x + self.cond(g)
+            x = x + self.cond(g.to(dtype))
         for i, upsample in enumerate(self.upsampler):
             x = upsample(F.leaky_relu(x, LEAKY_SLOPE))
             blocks = self.resblocks[i * self.num_kernels : (i + 1) * self.num_kernels]

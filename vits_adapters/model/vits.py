@@ -41,7 +41,7 @@ class InferenceStages:
     frame_lengths: torch.Tensor
     z_prior: torch.Tensor
     z: torch.Tensor
-    waveform: torch.Tensor
+    waveform: torch.Tensor | None  # None when inferred with decode=False
 
 
 def expand_by_durations(durations: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
@@ -180,10 +180,12 @@ class VitsGenerator(nn.Module):
         noise_scale_w: float = 0.8,
         length_scale: float = 1.0,
         generator: torch.Generator | None = None,
+        decode: bool = True,
     ) -> InferenceStages:
         """Run text-to-speech for a batch of token ids ``[b, t]``; returns every stage's output.
 
-        Noise is drawn only from ``generator`` (or torch's default generator when None).
+        Noise is drawn only from ``generator`` (or torch's default generator when None). With ``decode=False``
+        the decoder is skipped (``waveform`` is None), for callers that decode ``z`` themselves, e.g. in chunks.
         """
         if lengths is None:
             lengths = torch.full((token_ids.size(0),), token_ids.size(1), dtype=torch.long, device=token_ids.device)
@@ -207,7 +209,7 @@ class VitsGenerator(nn.Module):
         noise = torch.empty_like(mean).normal_(generator=generator)
         z_prior = mean + noise * torch.exp(log_std) * noise_scale
         z = self.flow(z_prior, frame_mask, g, reverse=True)
-        waveform = self.decoder(z * frame_mask, g)
+        waveform = self.decoder(z * frame_mask, g) if decode else None
         return InferenceStages(
             hidden=hidden,
             prior_mean=prior_mean,
