@@ -114,6 +114,20 @@ def test_cli_never_touches_goldens_without_update(suite, tmp_path, capsys) -> No
     assert after == before
 
 
+
+def test_an_existing_report_is_replaced_only_with_overwrite(suite, tmp_path, capsys) -> None:
+    report = tmp_path / "r"
+    manifest = _drifting_manifest(suite, tmp_path)
+    assert _run(capsys, "regress", manifest, "--golden", suite["golden"], "--report", report)[0] == EXIT_REGRESSION
+    page = (report / "index.html").read_bytes()
+    code, out, err = _run(capsys, "regress", manifest, "--golden", suite["golden"], "--report", report, "--json")
+    assert code == 1
+    error = json.loads(out)["error"]
+    assert error["type"] == "FileExistsError" and "--overwrite" in error["message"]
+    assert (report / "index.html").read_bytes() == page
+    code, _, _ = _run(capsys, "regress", manifest, "--golden", suite["golden"], "--report", report, "--overwrite")
+    assert code == EXIT_REGRESSION
+
 # --- report -------------------------------------------------------------------------------------------------------
 
 

@@ -278,6 +278,7 @@ def _cmd_regress(args: argparse.Namespace) -> _Output:
         args.golden,
         update=args.update,
         report_dir=args.report,
+        overwrite=args.overwrite,
         cache_dir=args.cache_dir,
         local_files_only=args.local_files_only,
         token=args.token,
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     regress.add_argument("--golden", required=True, metavar="DIR", help="folder of golden WAVs and JSON sidecars")
     regress.add_argument("--update", action="store_true", help="write the goldens instead of comparing")
     regress.add_argument("--report", metavar="DIR", help="also write an HTML report with plots and audio players")
+    regress.add_argument("--overwrite", action="store_true", help="replace a report already in the --report folder")
     regress_hub = regress.add_argument_group("Hugging Face Hub (for repo-id sources)")
     regress_hub.add_argument("--cache-dir", help="Hub cache folder (default: huggingface_hub's)")
     regress_hub.add_argument("--local-files-only", action="store_true", help="use the cache only, never the network")

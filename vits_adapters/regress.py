@@ -337,6 +337,7 @@ def run(
     *,
     update: bool = False,
     report_dir: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool = False,
     token: str | bool | None = None,
@@ -353,6 +354,7 @@ def run(
         golden_dir: the folder of golden WAVs and sidecars.
         update: write goldens instead of comparing.
         report_dir: also write an HTML report with plots and audio players there (needs matplotlib).
+        overwrite: replace a report already in ``report_dir`` (otherwise refused before any synthesis).
         cache_dir, local_files_only, token: forwarded to ``from_pretrained`` for Hub sources.
         progress: show a progress bar (None: only when stderr is a terminal).
 
@@ -361,6 +363,7 @@ def run(
 
     Raises:
         ManifestError: the manifest is invalid (the message names the case and field).
+        FileExistsError: ``report_dir`` already holds a report and ``overwrite`` is False.
 
     Example:
         >>> result = run("regression.yaml", "goldens/")  # doctest: +SKIP
@@ -368,6 +371,11 @@ def run(
     """
     parsed = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     golden = Path(golden_dir)
+    if report_dir is not None and not overwrite and (Path(report_dir) / "index.html").exists():
+        raise FileExistsError(
+            f"{report_dir} already holds a regression report (index.html); pass --overwrite (overwrite=True) to "
+            "replace it, or choose another folder"
+        )
     hub = {"cache_dir": cache_dir, "local_files_only": local_files_only, "token": token}
     voices: dict[tuple[Any, ...], Voice] = {}
     results = []
