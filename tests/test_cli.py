@@ -293,7 +293,7 @@ def test_exit_code_per_error_class(
     def fail(args: object) -> None:
         raise error
 
-    monkeypatch.setattr(cli, "_cmd_formats", fail)
+    monkeypatch.setattr(cli, "cmd_formats", fail)
     result, out, err = _run(capsys, "formats")
     assert result == code == cli.exit_code_for(error)
     assert out == "" and "Traceback" not in err

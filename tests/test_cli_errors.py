@@ -53,7 +53,7 @@ ERRORS: list[tuple[BaseException, int]] = [
 def _documented_codes() -> dict[str, int]:
     """Class name -> exit code, as the --help epilog states it."""
     documented = {}
-    for line in cli._EPILOG.splitlines():
+    for line in cli.EPILOG.splitlines():
         parts = line.split(None, 1)
         if len(parts) == 2 and parts[0].isdigit():
             for word in parts[1].replace(",", " ").replace("(", " ").split():
@@ -96,7 +96,7 @@ def test_each_error_class_through_each_command(
     def fail(args: object) -> None:
         raise error
 
-    monkeypatch.setattr(cli, f"_cmd_{command}", fail)
+    monkeypatch.setattr(cli, f"cmd_{command}", fail)
     argv = [part if part != "SRC" else str(tmp_path / "G_1.pth") for part in COMMANDS[command](tmp_path)]
     code = main([*argv, *(["--json"] if as_json else [])])
     out, err = capsys.readouterr()
@@ -110,7 +110,7 @@ def test_debug_shows_the_traceback_of_an_unexpected_error(capsys, monkeypatch) -
     def fail(args: object) -> None:
         raise ValueError("a bug")
 
-    monkeypatch.setattr(cli, "_cmd_formats", fail)
+    monkeypatch.setattr(cli, "cmd_formats", fail)
     assert main(["formats", "--debug"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "ValueError: a bug" in err

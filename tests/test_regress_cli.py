@@ -211,9 +211,9 @@ def test_quiet_disables_hub_download_bars_for_the_command(monkeypatch, capsys) -
 
     def spy(args):
         seen.append(are_progress_bars_disabled())
-        return cli._Output("", {})
+        return cli.CommandOutput("", {})
 
-    monkeypatch.setattr(cli, "_cmd_formats", spy)
+    monkeypatch.setattr(cli, "cmd_formats", spy)
     state = are_progress_bars_disabled()
     assert main(["--quiet", "formats"]) == 0
     assert seen == [True] and are_progress_bars_disabled() == state
