@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from .errors import InvalidInputError
+from .spectrogram import stft_magnitude
 
 DEFAULT_N_MELS = 64
 DEFAULT_N_FFT = 1024
@@ -61,21 +61,8 @@ def log_mel_spectrogram(
         float64 dB values, floored at ``10 * log10(POWER_FLOOR)``.
 
     Raises:
-        InvalidInputError: an empty or multi-dimensional waveform.
+        InvalidInputError: an empty or multi-dimensional waveform, or a non-positive n_fft or hop.
     """
-    samples = np.asarray(waveform)
-    if samples.ndim != 1 or samples.size == 0:
-        raise InvalidInputError(f"waveform must be a non-empty 1-D array, got shape {samples.shape}")
-    signal = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float64))
-    spectrum = torch.stft(
-        signal,
-        n_fft=n_fft,
-        hop_length=hop,
-        window=torch.hann_window(n_fft, dtype=torch.float64),
-        center=True,
-        pad_mode="constant",
-        return_complex=True,
-    )
-    power = spectrum.abs().numpy() ** 2  # (bins, frames)
+    power = stft_magnitude(waveform, n_fft=n_fft, hop=hop, dtype=np.float64).numpy() ** 2  # (bins, frames)
     mel = mel_filterbank(n_fft=n_fft, n_mels=n_mels, sample_rate=sample_rate).T @ power
     return 10.0 * np.log10(np.maximum(mel, POWER_FLOOR))

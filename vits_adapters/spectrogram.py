@@ -41,24 +41,33 @@ def _positive_int(name: str, value: int) -> int:
     return int(value)
 
 
-def log_spectrogram(waveform: np.ndarray, *, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
-    """Magnitude in dB of a Hann-windowed STFT, shape (n_fft // 2 + 1, frames), row 0 = DC."""
+def stft_magnitude(waveform: np.ndarray, *, n_fft: int, hop: int, dtype: type = np.float32) -> torch.Tensor:
+    """|STFT| of a 1-D waveform in ``dtype``: Hann window, centred frames; shape (n_fft // 2 + 1, frames).
+
+    Raises:
+        InvalidInputError: an empty or multi-dimensional waveform, or a non-positive n_fft or hop.
+    """
     n_fft = _positive_int("n_fft", n_fft)
     hop = _positive_int("hop", hop)
     samples = np.asarray(waveform)
     if samples.ndim != 1 or samples.size == 0:
         raise InvalidInputError(f"waveform must be a non-empty 1-D array, got shape {samples.shape}")
-    signal = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32))
+    signal = torch.from_numpy(np.ascontiguousarray(samples, dtype=dtype))
     spectrum = torch.stft(
         signal,
         n_fft=n_fft,
         hop_length=hop,
-        window=torch.hann_window(n_fft),
+        window=torch.hann_window(n_fft, dtype=signal.dtype),
         center=True,
         pad_mode="constant",  # unlike "reflect", works for waveforms shorter than n_fft // 2
         return_complex=True,
     )
-    magnitude = spectrum.abs().clamp_min(MAGNITUDE_FLOOR)
+    return spectrum.abs()
+
+
+def log_spectrogram(waveform: np.ndarray, *, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """Magnitude in dB of a Hann-windowed STFT, shape (n_fft // 2 + 1, frames), row 0 = DC."""
+    magnitude = stft_magnitude(waveform, n_fft=n_fft, hop=hop).clamp_min(MAGNITUDE_FLOOR)
     return (20.0 * torch.log10(magnitude)).numpy().astype(np.float32)
 
 
