@@ -13,23 +13,9 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from vits_adapters import cli
 from vits_adapters.audio import check_audio
 from vits_adapters.cli import main
 from vits_adapters.demo import build_random_generator
-from vits_adapters.errors import (
-    CheckpointNotFoundError,
-    CheckpointReadError,
-    ConfigMismatchError,
-    FormatDetectionError,
-    InvalidInputError,
-    KeyMappingError,
-    SilentOutputError,
-    SpecError,
-    StateDictMismatchError,
-    UnknownNameError,
-    VitsAdapterError,
-)
 from vits_adapters.model.hparams import VitsHParams
 from vits_adapters.report import LoadReport
 from vits_adapters.voice import Voice
@@ -267,39 +253,6 @@ def test_token_is_never_printed(tmp_path: Path, capsys, monkeypatch: pytest.Monk
         )
         assert code == 4
         assert TOKEN not in out and TOKEN not in err
-
-
-@pytest.mark.parametrize(
-    ("error", "code"),
-    [
-        (SpecError("bad spec"), 3),
-        (UnknownNameError("unknown format 'x'"), 3),
-        (CheckpointNotFoundError("no file"), 4),
-        (CheckpointReadError("corrupt"), 4),
-        (FormatDetectionError("no format matches"), 5),
-        (KeyMappingError("unmapped keys"), 5),
-        (StateDictMismatchError("gaps", missing=["a.weight"]), 5),
-        (ConfigMismatchError("config disagrees"), 5),
-        (SilentOutputError("silent"), 6),
-        (InvalidInputError("bad speaker"), 7),
-        (VitsAdapterError("other"), 1),
-        (FileExistsError("out exists"), 1),
-    ],
-    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else str(value),
-)
-def test_exit_code_per_error_class(
-    error: Exception, code: int, capsys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def fail(args: object) -> None:
-        raise error
-
-    monkeypatch.setattr(cli, "cmd_formats", fail)
-    result, out, err = _run(capsys, "formats")
-    assert result == code == cli.exit_code_for(error)
-    assert out == "" and "Traceback" not in err
-    first, *rest = err.rstrip("\n").split("\n")
-    assert first == f"error: {str(error).splitlines()[0]}"
-    assert all(line.startswith("  ") for line in rest)
 
 
 # --- entry points -------------------------------------------------------------------------------------------------

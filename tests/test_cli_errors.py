@@ -104,6 +104,8 @@ def test_each_error_class_through_each_command(
     _check_failure(code, out, err, expected=expected, as_json=as_json, error_type="RuntimeError" if unexpected else type(error).__name__)
     if unexpected:
         assert "a bug in vits-adapters; rerun with --debug" in err
+    else:
+        assert err.split("\n")[0] == f"error: {str(error).splitlines()[0]}"
 
 
 def test_debug_shows_the_traceback_of_an_unexpected_error(capsys, monkeypatch) -> None:
