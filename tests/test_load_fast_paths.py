@@ -42,8 +42,8 @@ def test_strict_load_draws_no_random_initialisation(folder):
     assert torch.equal(state, torch.random.get_rng_state())
 
 
-def test_plain_weights_are_views_of_one_read_buffer(folder):
-    # The file is read once into one buffer; weights loaded under their own names stay views of it, not copies.
+def test_plain_weights_are_views_of_one_mapping(folder):
+    # The file is mapped once; weights loaded under their own names stay views of the mapping, not copies.
     from safetensors import safe_open
 
     voice = from_pretrained(folder)
@@ -55,10 +55,10 @@ def test_plain_weights_are_views_of_one_read_buffer(folder):
     assert voice.generator.text_encoder.embed_tokens.weight.untyped_storage().data_ptr() == storage
 
 
-def test_buffered_safetensors_read_equals_safetensors_own(tmp_path):
+def test_mapped_safetensors_equal_safetensors_own(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from vits_adapters.safetensors_read import read_safetensors_buffered
+    from vits_adapters.safetensors_map import map_safetensors
 
     tensors = {
         "f32": torch.randn(3, 5),
@@ -72,7 +72,7 @@ def test_buffered_safetensors_read_equals_safetensors_own(tmp_path):
     }
     path = tmp_path / "mixed.safetensors"
     save_file(tensors, str(path))
-    ours, theirs = read_safetensors_buffered(path), load_file(str(path))
+    ours, theirs = map_safetensors(path), load_file(str(path))
     assert ours is not None and set(ours) == set(theirs)
     for key, tensor in theirs.items():
         assert ours[key].dtype == tensor.dtype and torch.equal(ours[key], tensor), key
@@ -81,11 +81,11 @@ def test_buffered_safetensors_read_equals_safetensors_own(tmp_path):
 def test_checkpoint_with_a_dtype_torch_cannot_view_falls_back_to_safetensors(tmp_path):
     from safetensors.torch import save_file
 
-    from vits_adapters.safetensors_read import read_safetensors_buffered
+    from vits_adapters.safetensors_map import map_safetensors
 
     path = tmp_path / "fp8.safetensors"
     save_file({"w": torch.randn(4).to(torch.float8_e4m3fn)}, str(path))
-    assert read_safetensors_buffered(path) is None
+    assert map_safetensors(path) is None
 
 
 def test_meta_build_without_init_has_the_same_tensors_as_a_normal_build():
@@ -100,3 +100,57 @@ def test_meta_build_without_init_has_the_same_tensors_as_a_normal_build():
     assert all(t.is_meta for t in meta.state_dict().values())
     with meta_device_without_init():
         assert torch.ones(2).add(1).is_meta
+
+
+def _sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def pth_file(tmp_path_factory):
+    from vits_adapters.export import export_voice
+
+    voice = _in_memory_voice(build_random_generator(DEMO_HPARAMS, seed=7), 7)
+    (written,) = [p for p in export_voice(voice, tmp_path_factory.mktemp("fast-load-pth"), format="vits",
+                                         weight_norm=None, overwrite=False) if p.suffix == ".pth"]
+    return written
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "pth"])
+def test_writing_a_loaded_weight_never_changes_the_file(kind, folder, pth_file):
+    # Mappings are copy-on-write: in-place edits (fine-tuning) stay in this process.
+    file = folder / "model.safetensors" if kind == "safetensors" else pth_file
+    before = _sha256(file)
+    voice = from_pretrained(folder if kind == "safetensors" else file, weight_norm="keep")
+    with torch.no_grad():
+        for parameter in voice.generator.parameters():
+            parameter.mul_(-2.0)
+    assert _sha256(file) == before
+
+
+def test_replacing_the_file_by_rename_leaves_a_loaded_voice_intact(tmp_path):
+    import os
+    import shutil
+
+    source = tmp_path / "voice"
+    _in_memory_voice(build_random_generator(DEMO_HPARAMS, seed=8), 8).save_pretrained(source)
+    voice = from_pretrained(source)
+    kept = {key: t.clone() for key, t in voice.generator.state_dict().items()}
+    other = tmp_path / "other"
+    _in_memory_voice(build_random_generator(DEMO_HPARAMS, seed=9), 9).save_pretrained(other)
+    os.replace(other / "model.safetensors", source / "model.safetensors")
+    shutil.rmtree(other)
+    for key, tensor in voice.generator.state_dict().items():
+        assert torch.equal(tensor, kept[key]), key
+
+
+def test_legacy_pre_zip_torch_files_still_load(tmp_path, pth_file):
+    content = torch.load(pth_file, weights_only=True)
+    legacy = tmp_path / "G_2.pth"
+    torch.save(content, legacy, _use_new_zipfile_serialization=False)
+    assert not legacy.read_bytes().startswith(b"PK")
+    ours, reference = from_pretrained(legacy), from_pretrained(pth_file)
+    for key, tensor in reference.generator.state_dict().items():
+        assert torch.equal(ours.generator.state_dict()[key], tensor), key
