@@ -64,6 +64,10 @@ def task_load(task: dict) -> dict:
 
 
 def _synthesizer(impl: str, model, ids: list[int], seed: int):
+    if impl == "onnx":
+        from vits_adapters.onnx_synth import run_onnx
+
+        return lambda: run_onnx(model, ids, noise_scale_w=0.0)
     if impl == "ours":
         return lambda: model.synthesize(token_ids=ids, seed=seed, noise_scale_w=0.0, check=False).waveform
     inputs = torch.tensor([ids])
@@ -86,7 +90,12 @@ def _flops(run) -> float:
 
 def task_synth(task: dict) -> dict:
     torch.set_num_threads(task["threads"])
-    model = _load(task["impl"], task["path"], task.get("dtype", "fp32"))
+    if task["impl"] == "onnx":  # an .onnx file exported from the same weights (noise drawn in the graph)
+        from vits_adapters.onnx_synth import load_onnx_session
+
+        model = load_onnx_session(task["path"], threads=task["threads"])
+    else:
+        model = _load(task["impl"], task["path"], task.get("dtype", "fp32"))
     run = _synthesizer(task["impl"], model, task["ids"], task["seed"])
     start = time.perf_counter()
     waveform = run()

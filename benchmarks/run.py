@@ -35,6 +35,7 @@ TARGET_LOAD = 0.5
 TARGET_FP32_RTF = 0.8
 TARGET_BF16_RTF = 0.33
 TARGET_SNR_DB = 30.0
+TARGET_ONNX_RTF = 0.67
 TARGET_FIRST_AUDIO = 0.1
 TARGET_PEAK_RSS = 1.5
 
@@ -102,12 +103,22 @@ def _measure_loads(paths: dict, processes: int) -> dict:
     return runs
 
 
+def _export_onnx(mms: str, out: Path) -> str:
+    """The MMS voice exported with ``vits-adapters export-onnx`` (verified against PyTorch by the export itself)."""
+    from vits_adapters.cli import main
+
+    if main(["--quiet", "export-onnx", mms, str(out), "--overwrite"]) != 0:
+        raise RuntimeError("export-onnx failed")
+    return str(out)
+
+
 def _measure_synthesis(paths: dict, ids: list[int], processes: int, repeats: int, seed: int) -> dict:
     runs: dict[str, list[dict]] = {}
     for threads in THREADS:
         for index in range(processes):
-            for impl, dtype in (("ours", "fp32"), ("transformers", "fp32"), ("ours", "bf16")):
-                task = {"task": "synth", "impl": impl, "path": paths["mms"], "dtype": dtype, "ids": ids,
+            for impl, dtype in (("ours", "fp32"), ("transformers", "fp32"), ("ours", "bf16"), ("onnx", "fp32")):
+                path = paths["onnx"] if impl == "onnx" else paths["mms"]
+                task = {"task": "synth", "impl": impl, "path": path, "dtype": dtype, "ids": ids,
                         "threads": threads, "repeats": repeats, "seed": seed,
                         # FLOPs are counted on ours only (FlopCounterMode breaks transformers' parametrized convs);
                         # both run the same architecture on the same ids and give the same length.
@@ -122,7 +133,7 @@ def _weight_bytes(path: str) -> int:
     return sum(t.numel() * t.element_size() for t in load_file(Path(path) / "model.safetensors").values())
 
 
-def _rows(results: dict, weight_mb: float) -> list[Row]:
+def _rows(results: dict, weight_mb: dict[str, float]) -> list[Row]:
     loads, synth, peak = results["load"], results["synthesis"], results["peak"]
     rows = [
         Row("cold load, MMS safetensors folder (s)", _median(loads["mms_ours"], "load_s"),
@@ -136,16 +147,18 @@ def _rows(results: dict, weight_mb: float) -> list[Row]:
             _median(loads["mms_transformers"], "import_s"),
             ratio(_median(loads["mms_ours"], "import_s"), _median(loads["mms_transformers"], "import_s"))),
     ]
-    ours_peak = _median(loads["mms_ours"], "peak_above_baseline_mb")
-    rows.append(Row("peak RSS above baseline during MMS load (MB)", ours_peak,
-                    _median(loads["mms_transformers"], "peak_above_baseline_mb"), ours_peak / weight_mb,
-                    TARGET_PEAK_RSS, note=f"ratio = ours / weight bytes ({weight_mb:.0f} MB fp32)"))
+    for label, name in (("MMS", "mms"), ("ljs_base G_*.pth", "pth")):
+        ours_peak = _median(loads[f"{name}_ours"], "peak_above_baseline_mb")
+        rows.append(Row(f"peak RSS above baseline during {label} load (MB)", ours_peak,
+                        _median(loads[f"{name}_transformers"], "peak_above_baseline_mb"), ours_peak / weight_mb[name],
+                        TARGET_PEAK_RSS, note=f"ratio = ours / weight bytes ({weight_mb[name]:.0f} MB fp32)"))
     audio_s = synth["ours_fp32_2t"][0]["samples"] / results["sample_rate"]
     flops = synth["ours_fp32_1t"][0]["flops"]
     for threads in THREADS:
-        ours, theirs, bf16 = (synth[f"{name}_{threads}t"] for name in ("ours_fp32", "transformers_fp32", "ours_bf16"))
+        ours, theirs, bf16, onnx = (synth[f"{name}_{threads}t"] for name in
+                                    ("ours_fp32", "transformers_fp32", "ours_bf16", "onnx_fp32"))
         rtf = {name: _median(runs, "steady_s") / audio_s for name, runs in
-               (("ours", ours), ("theirs", theirs), ("bf16", bf16))}
+               (("ours", ours), ("theirs", theirs), ("bf16", bf16), ("onnx", onnx))}
         key = f"fp32 GFLOP/s {threads}t peak {peak[threads]['fp32_gflops']:.0f}"
         rows += [
             Row(f"first call (warm-up) latency, {threads} thread(s) (s)", _median(ours, "first_s"),
@@ -154,6 +167,9 @@ def _rows(results: dict, weight_mb: float) -> list[Row]:
                 TARGET_FP32_RTF),
             Row(f"RTF ours bf16 vs transformers fp32, {threads} thread(s)", rtf["bf16"], rtf["theirs"],
                 ratio(rtf["bf16"], rtf["theirs"]), TARGET_BF16_RTF),
+            Row(f"RTF onnxruntime (our export) vs transformers, {threads} thread(s)", rtf["onnx"], rtf["theirs"],
+                ratio(rtf["onnx"], rtf["theirs"]), TARGET_ONNX_RTF,
+                note=f"first call {_median(onnx, 'first_s'):.2f} s"),
             Row(f"achieved GFLOP/s fp32, {threads} thread(s)", flops / 1e9 / _median(ours, "steady_s"),
                 flops / 1e9 / _median(theirs, "steady_s"), None,
                 note=f"{key}: ours {100 * flops / 1e9 / _median(ours, 'steady_s') / peak[threads]['fp32_gflops']:.0f}%"),
@@ -188,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.time()
     machine = _machine()
     paths = ensure_checkpoints(args.workdir, seed=args.seed, small=args.tiny)
+    paths["onnx"] = _export_onnx(paths["mms"], args.workdir / "mms.onnx")
     scale = 0.2 if args.tiny else 1.0
     ids = _ids_for_seconds(paths["mms"], SYNTH_SECONDS * scale, args.seed)
     long_ids = _ids_for_seconds(paths["mms"], STREAM_SECONDS * scale, args.seed + 1)
@@ -213,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     # Measured at both ends and the best kept: a busy moment at one end would otherwise understate the peak.
     peaks.append({t: _worker({"task": "peak", "threads": t}) for t in THREADS})
     results["peak"] = {t: {key: max(p[t][key] for p in peaks) for key in peaks[0][t]} for t in THREADS}
-    weight_mb = _weight_bytes(paths["mms"]) / 2**20
+    weight_mb = {"mms": _weight_bytes(paths["mms"]) / 2**20, "pth": _weight_bytes(paths["ljs_transformers"]) / 2**20}
     rows = _rows(results, weight_mb)
     results["machine"]["load_average_end"] = os.getloadavg()
     results["rows"] = [row.to_dict() for row in rows]
