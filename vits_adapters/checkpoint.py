@@ -24,6 +24,7 @@ from safetensors.torch import load_file as _load_safetensors
 from torch import Tensor
 
 from .errors import CheckpointNotFoundError, CheckpointReadError, format_keys
+from .page_release import storage_ranges
 from .safetensors_map import map_safetensors
 
 logger = logging.getLogger(__name__)
@@ -149,6 +150,8 @@ class RawCheckpoint:
     content: Any
     metadata: dict[str, str] = field(default_factory=dict)
     allowed_globals: tuple[str, ...] = ()
+    # Address ranges of the copy-on-write file mappings the tensors are views of (empty when read into memory).
+    mapped_ranges: tuple[tuple[int, int], ...] = ()
 
 
 def read_checkpoint(path: str | os.PathLike, *, trust_pickle: bool = False) -> RawCheckpoint:
@@ -287,7 +290,8 @@ def _read_safetensors(file: Path, size: int) -> RawCheckpoint:
     metadata = _validate_safetensors_header(file, size)
     mapped = map_safetensors(file)
     if mapped is not None:
-        return RawCheckpoint(path=file, container="safetensors", content=mapped, metadata=metadata)
+        return RawCheckpoint(path=file, container="safetensors", content=mapped, metadata=metadata,
+                             mapped_ranges=storage_ranges(mapped.values()))
     try:
         tensors = _load_safetensors(file, device="cpu")
     except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
@@ -373,21 +377,25 @@ def _tensor_span(file: Path, name: str, info: Any) -> tuple[int, int]:
 # --- pickle ---------------------------------------------------------------------------------------------
 
 
-def _torch_load(file: Path) -> Any:
-    # Zip checkpoints are memory-mapped copy-on-write (see safetensors_map.py: ~2x faster than reading each record
-    # into new memory); the legacy pre-zip format cannot be mapped.
+def _torch_load(file: Path) -> tuple[Any, tuple[tuple[int, int], ...]]:
+    """The content and the address ranges it is mapped at.
+
+    Zip checkpoints are memory-mapped copy-on-write (see safetensors_map.py: ~2x faster than reading each record
+    into new memory); the legacy pre-zip format cannot be mapped and is read into memory.
+    """
     with file.open("rb") as handle:
         is_zip = handle.read(len(_ZIP_MAGIC)) in (_ZIP_MAGIC, _EMPTY_ZIP_MAGIC)
-    return torch.load(str(file), map_location="cpu", weights_only=True, mmap=is_zip)
+    content = torch.load(str(file), map_location="cpu", weights_only=True, mmap=is_zip)
+    return content, storage_ranges(t for _, t in iter_tensors(content)) if is_zip else ()
 
 
 def _read_pickle(file: Path, *, trust_pickle: bool) -> RawCheckpoint:
     try:
-        content = _torch_load(file)
+        content, mapped = _torch_load(file)
     except _TORCH_LOAD_ERRORS as exc:
         failure = exc
     else:
-        return RawCheckpoint(path=file, container="pickle", content=content, metadata={})
+        return RawCheckpoint(path=file, container="pickle", content=content, metadata={}, mapped_ranges=mapped)
 
     try:
         needed = _scan_pickle_globals(file)
@@ -409,14 +417,15 @@ def _read_pickle(file: Path, *, trust_pickle: bool) -> RawCheckpoint:
     extra = [(ALLOWED_PICKLE_GLOBALS[name], name) for name in names]
     try:
         with torch.serialization.safe_globals(extra):
-            content = _torch_load(file)
+            content, mapped = _torch_load(file)
     except _TORCH_LOAD_ERRORS as exc:
         raise CheckpointReadError(
             f"{file}: could not be read even with the trust_pickle allowlist ({', '.join(unsupported)}): "
             f"{_torch_reason(exc)}"
         ) from exc
     return RawCheckpoint(
-        path=file, container="pickle", content=content, metadata={}, allowed_globals=tuple(unsupported)
+        path=file, container="pickle", content=content, metadata={}, allowed_globals=tuple(unsupported),
+        mapped_ranges=mapped,
     )
 
 

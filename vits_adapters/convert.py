@@ -129,6 +129,7 @@ def reconcile_forms(
     *,
     rules: tuple[WeightNormRule, ...],
     target_dim: Callable[[str], int | None],
+    release: Callable[[Tensor], None] | None = None,
 ) -> ConvertResult:
     """Convert each layer's weight to the form the model expects, with the declared source dim.
 
@@ -137,6 +138,7 @@ def reconcile_forms(
         expected: the model's state-dict keys.
         rules: the spec's weight-norm dim declarations (target space) for source g/v pairs.
         target_dim: the model's dim for a parametrized layer.
+        release: called with each source tensor a conversion replaced by new tensors (to free its memory early).
     """
     state_dict: dict[str, Tensor] = {}
     records: list[TensorRecord] = list(renamed.dropped)
@@ -155,6 +157,9 @@ def reconcile_forms(
         )
         state_dict.update(converted)
         handled.update(source_keys)
+        if release is not None and not any(t is renamed.tensors[k] for t in converted.values() for k in source_keys):
+            for key in source_keys:
+                release(renamed.tensors[key])
         dims = f"dim {dim}" if form == "plain" or wanted == "plain" or dim == new_dim else f"dim {dim} -> {new_dim}"
         records.append(
             TensorRecord(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,6 +18,7 @@ from .errors import InvalidInputError
 from .load import load_converted, refuse_non_finite
 from .meta_build import meta_device_without_init
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
+from .page_release import release_pages
 from .precision import cast_decoder, resolve_dtype
 from .registry import all_formats, get_format
 from .report import LoadReport
@@ -121,7 +123,10 @@ def from_pretrained(
             resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims, posterior_encoder=with_posterior
         )
     expected = generator.state_dict(keep_vars=True)
-    result = reconcile_forms(renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim)
+    release = functools.partial(release_pages, mapped=raw.mapped_ranges) if raw.mapped_ranges else None
+    result = reconcile_forms(
+        renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim, release=release
+    )
     outcome = load_converted(generator, result.state_dict, strict=strict, unmapped=result.unmapped)
     generator.to(device).eval()
     if compute_dtype != torch.float32:
