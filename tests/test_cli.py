@@ -125,7 +125,7 @@ def test_convert_to_original_legacy_then_inspect(checkpoints: dict[str, Path], t
     code, out, _ = _run(capsys, "inspect", out_dir)
     assert code == 0
     assert "format: vits-original" in out
-    assert "weight-norm layers in the source: " in out and " legacy" in out
+    assert "declared weight-norm layers by stored form: " in out and " legacy (g/v)" in out
     assert "plain" not in out.split("weight-norm form in the source")[1].split("hyperparameters")[0]
 
 

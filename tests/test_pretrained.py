@@ -55,6 +55,8 @@ def test_report_accounts_for_every_source_tensor(single_dir):
     assert set(report.ignored_entries) == {"iteration", "optimizer", "learning_rate"}
     text = report.summary()
     assert "every weight arrived" in text and "legacy -> plain (dim 0)" in text
+    legacy_layers = sum(key.endswith(".weight_g") for key in source_keys)
+    assert f"\n  declared weight-norm layers by stored form: {legacy_layers} legacy (g/v)\n" in text
     json.dumps(report.to_dict())
 
 
@@ -101,6 +103,8 @@ def test_plain_decoder_into_keep_mode_is_decomposed_with_the_declared_dim(peers,
     assert original0.shape == (plain["dec.ups.0.weight"].shape[0], 1, 1)  # ConvTranspose1d: per input channel
     assert torch.equal(original0, g) and torch.equal(up.parametrizations.weight.original1, v)
     assert "plain -> parametrized (dim 0)" in voice.report.summary()
+    layers = sum(key.endswith(".weight_g") for key in state_dict_forms(peers["single"])["legacy"])
+    assert f"\n  declared weight-norm layers by stored form: {layers} plain (already folded)\n" in voice.report.summary()
     ids = typical_token_ids(CASES["single"], 2)
     ref = peer_infer(peers["single"], ids)["o"]
     torch.testing.assert_close(_wave(voice, ids), ref, atol=2e-6, rtol=0)

@@ -25,6 +25,7 @@ from vits_adapters.model.hparams import VitsHParams
 from vits_adapters.pretrained import from_pretrained
 from vits_adapters.regress import compare_waveforms, golden_paths, run
 from vits_adapters.regress_manifest import Tolerances, load_manifest, parse_manifest
+from vits_adapters.regress_sidecar import portable_path
 from vits_adapters.report import LoadReport
 from vits_adapters.voice import Voice
 
@@ -118,7 +119,9 @@ def test_update_writes_the_exact_waveform_and_a_complete_sidecar(workspace: dict
 
     sidecar = json.loads(meta.read_text())
     assert sidecar["parameters"]["seed"] == 7 and sidecar["parameters"]["token_ids"] == TOKENS
-    assert sidecar["parameters"]["source"] == str(workspace["root"] / "voice")
+    assert sidecar["parameters"]["source"] == "voice"  # relative to the manifest's folder, so goldens travel
+    assert sidecar["checkpoint"]["source"] == "voice/model.safetensors"
+    assert sidecar["checkpoint"]["files"] == ["voice/model.safetensors", "voice/config.json"]
     assert sidecar["effective"] == {
         "token_ids": TOKENS, "speaker_id": None, "seed": 7, "noise_scale": 0.667, "noise_scale_w": 0.8,
         "length_scale": 1.0,
@@ -138,6 +141,8 @@ def test_sidecar_records_the_resolved_hub_revision_and_the_encoded_text(workspac
     hub = json.loads(golden_paths(workspace["golden"], "hub")[1].read_text())
     assert hub["parameters"]["source"] == REPO_ID
     assert hub["checkpoint"]["revision"] == workspace["snapshot"].name
+    assert hub["checkpoint"]["source"] == REPO_ID
+    assert hub["checkpoint"]["files"] == ["model.safetensors", "config.json"]  # paths in the repo, not the cache
     assert hub["effective"]["length_scale"] == 1.2
     text = json.loads(golden_paths(workspace["golden"], "text-original")[1].read_text())
     voice = from_pretrained(workspace["root"] / "original" / "G_0.pth")
@@ -234,6 +239,53 @@ def test_relative_sources_resolve_against_the_manifest_folder(workspace, tmp_pat
     monkeypatch.chdir(tmp_path)  # not the manifest's folder
     assert load_manifest(Path("suite") / "manifest.yaml").cases[0].source == str((folder / "voices" / "mine").resolve())
     assert run(Path("suite") / "manifest.yaml", workspace["golden"]).ok
+
+
+def test_goldens_written_elsewhere_compare_cleanly_after_moving_the_suite(workspace, tmp_path) -> None:
+    first, second = tmp_path / "alice" / "suite", tmp_path / "bob" / "checkout" / "suite"
+    shutil.copytree(workspace["root"] / "original", first / "voices" / "original")
+    manifest = _write_manifest(
+        first, [_case("moved", "voices/original/G_0.pth", text="Hello there.", seed=3, config="voices/original/config.json")]
+    )
+    assert run(manifest, first / "golden", update=True).ok
+    sidecar = json.loads(golden_paths(first / "golden", "moved")[1].read_text())
+    stored = [sidecar["parameters"]["source"], sidecar["parameters"]["config"], sidecar["checkpoint"]["source"]]
+    stored += sidecar["checkpoint"]["files"]
+    weights, config = "voices/original/G_0.pth", "voices/original/config.json"
+    assert stored == [weights, config, weights, weights, config]
+    assert not any(Path(value).is_absolute() or "alice" in value for value in stored)
+
+    shutil.copytree(first, second)  # another machine: same layout under another absolute folder
+    result = run(second / "manifest.yaml", second / "golden")
+    assert result.ok and result.cases[0].status == "pass", result.table()
+    assert result.cases[0].messages == ()  # no "source changed" (nor any other) note
+
+
+def test_a_changed_source_is_noted_and_old_absolute_sidecars_are_not(workspace, tmp_path) -> None:
+    suite = tmp_path / "suite"
+    shutil.copytree(workspace["root"] / "voice", suite / "a")
+    shutil.copytree(workspace["root"] / "voice", suite / "b")
+    manifest = _write_manifest(suite, [_case("tokens", "a", length_scale=1.0)])
+    assert run(manifest, suite / "golden", update=True).ok
+    meta = golden_paths(suite / "golden", "tokens")[1]
+    sidecar = json.loads(meta.read_text())
+    sidecar["checkpoint"]["source"] = str(suite.resolve() / "a" / "model.safetensors")  # as older releases stored it
+    meta.write_text(json.dumps(sidecar))
+    assert run(manifest, suite / "golden").cases[0].messages == ()
+
+    moved = run(_write_manifest(suite, [_case("tokens", "b", length_scale=1.0)]), suite / "golden")
+    assert moved.ok and moved.cases[0].messages == (
+        f"source changed since the golden: {sidecar['checkpoint']['source']} -> b/model.safetensors",
+    )
+
+
+def test_portable_path_forms(tmp_path: Path) -> None:
+    base = tmp_path / "suite"
+    assert portable_path("org/voice", base) == "org/voice"
+    assert portable_path(str(base / "voices" / "x.pth"), base) == "voices/x.pth"
+    assert portable_path(str(tmp_path / "shared" / "x.pth"), base) == "../shared/x.pth"
+    cached = tmp_path / "hub" / "models--org--voice" / "snapshots" / ("0" * 40) / "en" / "voice.onnx"
+    assert portable_path(str(cached), base) == "en/voice.onnx"
 
 
 # --- metrics ------------------------------------------------------------------------------------------------------

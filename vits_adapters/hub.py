@@ -63,17 +63,30 @@ def is_repo_id(source: str) -> bool:
     return not exists
 
 
-def revision_of(snapshot: Path | str) -> str | None:
-    """The commit hash folder name when ``snapshot`` lies inside a Hub cache snapshot, else None."""
-    parts = Path(snapshot).expanduser().parts
+def _snapshot_index(parts: tuple[str, ...]) -> int | None:
+    """The index of the commit hash folder in ``parts`` (a path inside a Hub cache snapshot), else None."""
     for index in range(len(parts) - 2, 0, -1):
         if (
             parts[index] == "snapshots"
             and _COMMIT_HASH.fullmatch(parts[index + 1])
             and _REPO_FOLDER.fullmatch(parts[index - 1])
         ):
-            return parts[index + 1]
+            return index + 1
     return None
+
+
+def revision_of(snapshot: Path | str) -> str | None:
+    """The commit hash folder name when ``snapshot`` lies inside a Hub cache snapshot, else None."""
+    parts = Path(snapshot).expanduser().parts
+    index = _snapshot_index(parts)
+    return None if index is None else parts[index]
+
+
+def path_in_snapshot(path: Path | str) -> str | None:
+    """The repo-relative POSIX path of a file inside a Hub cache snapshot (``"en/voice.onnx"``), else None."""
+    parts = Path(path).expanduser().parts
+    index = _snapshot_index(parts)
+    return None if index is None or index == len(parts) - 1 else "/".join(parts[index + 1 :])
 
 
 def report_snapshot(repo_id: str, snapshot: Path, files: Sequence[str]) -> None:

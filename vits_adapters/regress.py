@@ -2,28 +2,25 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
-import platform
 from dataclasses import dataclass, field, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from .atomic import atomic_write
-from .audio import Audio, check_audio
+from .audio import Audio
 from .errors import VitsAdapterError
-from .logmel import DEFAULT_HOP, DEFAULT_N_FFT, DEFAULT_N_MELS, log_mel_spectrogram
+from .logmel import log_mel_spectrogram
 from .pretrained import from_pretrained
 from .progress import progress_bar
 from .regress_manifest import Manifest, RegressionCase, Tolerances, load_manifest
+from .regress_sidecar import build_sidecar, provenance_notes
 from .voice import Voice
 
 logger = logging.getLogger(__name__)
@@ -31,7 +28,6 @@ logger = logging.getLogger(__name__)
 LOGMEL_RANGE_DB = 80.0
 """Log-mel bins further than this below the golden's loudest bin are clamped there before comparing."""
 UNUSABLE_VERDICTS = ("silent", "non-finite", "too-short")
-_HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -138,38 +134,6 @@ def golden_paths(golden_dir: str | os.PathLike[str], name: str) -> tuple[Path, P
     return folder / f"{name}.wav", folder / f"{name}.json"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    try:
-        ours = metadata.version("vits-adapters")
-    except metadata.PackageNotFoundError:
-        ours = "unknown (not installed)"
-    return {"vits_adapters": ours, "torch": torch.__version__, "numpy": np.__version__, "python": platform.python_version()}
-
-
-def logmel_summary(audio: Audio) -> dict[str, Any]:
-    """Settings and statistics of the log-mel spectrogram, with the mean level of each band."""
-    logmel = log_mel_spectrogram(audio.waveform, audio.sample_rate)
-    return {
-        "n_mels": DEFAULT_N_MELS,
-        "n_fft": DEFAULT_N_FFT,
-        "hop": DEFAULT_HOP,
-        "frames": int(logmel.shape[1]),
-        "mean_db": float(logmel.mean()),
-        "std_db": float(logmel.std()),
-        "min_db": float(logmel.min()),
-        "max_db": float(logmel.max()),
-        "band_mean_db": [round(float(v), 4) for v in logmel.mean(axis=1)],
-    }
-
-
 def compare_waveforms(golden: Audio, current: Audio, tolerances: Tolerances) -> tuple[dict[str, float], tuple[str, ...]]:
     """Distances between a golden and a current waveform, and the names of those beyond ``tolerances``.
 
@@ -231,33 +195,6 @@ def _synthesize(case: RegressionCase, voice: Voice) -> tuple[Audio, dict[str, An
     return audio, effective
 
 
-def _sidecar(case: RegressionCase, voice: Voice, audio: Audio, effective: dict[str, Any]) -> dict[str, Any]:
-    weights = Path(voice.report.files[0]) if voice.report.files else None
-    check = check_audio(audio)
-    return {
-        "case": case.name,
-        "parameters": case.parameters(),
-        "effective": effective,
-        "checkpoint": {
-            "format": voice.report.format,
-            "source": voice.report.source,
-            "revision": voice.report.revision,
-            "files": list(voice.report.files),
-            "sha256": _sha256(weights) if weights else None,
-        },
-        "versions": _versions(),
-        "audio": {
-            "sample_rate": audio.sample_rate,
-            "samples": int(audio.waveform.size),
-            "duration": audio.duration,
-            "rms": math.sqrt(float(np.mean(audio.waveform.astype(np.float64) ** 2))),
-            "peak": float(np.max(np.abs(audio.waveform))),
-            "verdict": check.verdict,
-            "logmel": logmel_summary(audio),
-        },
-    }
-
-
 def _write_golden(case: RegressionCase, golden_dir: Path, audio: Audio, sidecar: dict[str, Any]) -> CaseResult:
     wav, meta = golden_paths(golden_dir, case.name)
     verdict = sidecar["audio"]["verdict"]
@@ -273,21 +210,9 @@ def _write_golden(case: RegressionCase, golden_dir: Path, audio: Audio, sidecar:
     return CaseResult(case.name, "updated", metrics, case.tolerances, golden_wav=wav, current=audio, golden=audio)
 
 
-def _provenance_notes(golden_meta: dict[str, Any], sidecar: dict[str, Any]) -> list[str]:
-    notes = []
-    before, now = golden_meta.get("checkpoint", {}), sidecar["checkpoint"]
-    if before.get("sha256") != now["sha256"]:
-        notes.append(f"checkpoint file changed since the golden: sha256 {before.get('sha256')} -> {now['sha256']}")
-    if before.get("revision") != now["revision"]:
-        notes.append(f"revision changed since the golden: {before.get('revision')} -> {now['revision']}")
-    old_versions = golden_meta.get("versions", {})
-    changed = [f"{k} {old_versions.get(k)} -> {v}" for k, v in sidecar["versions"].items() if old_versions.get(k) != v]
-    if changed:
-        notes.append("versions changed since the golden: " + ", ".join(changed))
-    return notes
-
-
-def _compare(case: RegressionCase, golden_dir: Path, audio: Audio, sidecar: dict[str, Any]) -> CaseResult:
+def _compare(
+    case: RegressionCase, golden_dir: Path, audio: Audio, sidecar: dict[str, Any], base_dir: Path
+) -> CaseResult:
     wav, meta = golden_paths(golden_dir, case.name)
     absent = [str(p) for p in (wav, meta) if not p.is_file()]
     if absent:
@@ -312,23 +237,28 @@ def _compare(case: RegressionCase, golden_dir: Path, audio: Audio, sidecar: dict
     except (OSError, ValueError) as err:
         golden_meta = {}
         messages.append(f"golden sidecar {meta} is unreadable ({err})")
-    messages += _provenance_notes(golden_meta, sidecar)
+    messages += provenance_notes(golden_meta, sidecar, base_dir)
     status = "drift" if failed else "pass"
     return CaseResult(case.name, status, metrics, case.tolerances, failed, tuple(messages), wav, audio, golden)
 
 
 def _run_case(
-    case: RegressionCase, golden_dir: Path, update: bool, hub: dict[str, Any], voices: dict[tuple[Any, ...], Voice]
+    case: RegressionCase,
+    golden_dir: Path,
+    base_dir: Path,
+    update: bool,
+    hub: dict[str, Any],
+    voices: dict[tuple[Any, ...], Voice],
 ) -> CaseResult:
     try:
         voice = _load_voice(case, hub, voices)
         audio, effective = _synthesize(case, voice)
-        sidecar = _sidecar(case, voice, audio, effective)
+        sidecar = build_sidecar(case, voice, audio, effective, base_dir)
     except (VitsAdapterError, OSError) as err:
         return CaseResult(case.name, "error", {}, case.tolerances, messages=(f"{type(err).__name__}: {err}",))
     if update:
         return _write_golden(case, golden_dir, audio, sidecar)
-    return _compare(case, golden_dir, audio, sidecar)
+    return _compare(case, golden_dir, audio, sidecar, base_dir)
 
 
 def run(
@@ -347,7 +277,8 @@ def run(
 
     Without ``update`` nothing in ``golden_dir`` is written; a missing golden makes its case "missing" (a
     failure). With ``update`` each case's ``<name>.wav`` (float32) and ``<name>.json`` (parameters, revision,
-    file hash, versions, duration, RMS, peak, log-mel summary) are written atomically.
+    file hash, versions, duration, RMS, peak, log-mel summary; local paths relative to the manifest's folder) are
+    written atomically.
 
     Args:
         manifest: a manifest file or a parsed :class:`Manifest`.
@@ -382,7 +313,7 @@ def run(
     bar = progress_bar(parsed.cases, desc="update goldens" if update else "regress", show=progress)
     for case in bar:
         bar.set_postfix_str(case.name)
-        outcome = _run_case(case, golden, update, hub, voices)
+        outcome = _run_case(case, golden, parsed.base_dir, update, hub, voices)
         logger.info("case %s: %s", case.name, outcome.status)
         results.append(outcome)
     result = RegressionResult(cases=tuple(results), golden_dir=golden, updated=update)

@@ -7,6 +7,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 ACTIONS = ("mapped", "converted", "dropped", "unexpected")
+FORM_LABELS = {
+    "legacy": "legacy (g/v)",
+    "parametrized": "parametrized (original0/original1)",
+    "plain": "plain (already folded)",
+}
+"""How the summary names each stored form of a layer a weight-norm rule declares."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class LoadReport:
     mismatched: tuple[str, ...] = ()
     hparams_provenance: dict[str, str] = field(default_factory=dict)
     assumed: dict[str, str] = field(default_factory=dict)
-    source_forms: dict[str, int] = field(default_factory=dict)
+    source_forms: dict[str, int] = field(default_factory=dict)  # declared weight-norm layers per stored form
     casts: dict[str, int] = field(default_factory=dict)
     allowed_globals: tuple[str, ...] = ()
     revision: str | None = None
@@ -69,8 +75,8 @@ class LoadReport:
             f"  target tensors: {self.target_count - len(self.missing)}/{self.target_count} filled",
         ]
         if self.source_forms:
-            forms = ", ".join(f"{n} {form}" for form, n in sorted(self.source_forms.items()))
-            lines.append(f"  weight-norm layers in the source: {forms}")
+            forms = ", ".join(f"{n} {FORM_LABELS.get(form, form)}" for form, n in sorted(self.source_forms.items()))
+            lines.append(f"  declared weight-norm layers by stored form: {forms}")
         conversions = Counter(r.detail for r in self.records if r.action == "converted")
         for detail, n in sorted(conversions.items()):
             lines.append(f"  converted {n} layer(s): {detail}")
