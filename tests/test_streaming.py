@@ -1,4 +1,4 @@
-"""Streaming synthesis: chunked decoding equals one-shot decoding; the context is the decoder's receptive field."""
+"""Chunked decoding (streaming, long inputs) equals one-shot decoding; the context is the decoder's receptive field."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import torch
 from vits_adapters import InvalidInputError, from_pretrained
 from vits_adapters.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
 from vits_adapters.model.hparams import VitsHParams
+from vits_adapters.model import chunked
+from vits_adapters.model.chunked import budget_chunk_frames, decode_in_chunks, decoder_context_frames
 from vits_adapters.model.hifigan import HiFiGANDecoder
-from vits_adapters.streaming import decode_in_chunks, decoder_context_frames
 
 TOKENS = [0, 5, 0, 17, 0, 42, 0, 9, 0, 33, 0, 61, 0, 8, 0, 25, 0, 70, 0, 3, 0]
 
@@ -99,3 +100,45 @@ def test_bad_chunk_sizes_are_refused_at_the_call(voice, bad):
 def test_stream_checks_its_input_at_the_call(voice):
     with pytest.raises(InvalidInputError, match="exactly one"):
         voice.synthesize_stream()
+
+
+def _widest_activation_per_frame(decoder: HiFiGANDecoder, frames: int = 12) -> int:
+    """Measured: the most elements any decoder layer outputs, per latent frame."""
+    widest = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: widest.append(out.numel())) for m in decoder.modules()
+             if isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d))]
+    with torch.inference_mode():
+        decoder(torch.zeros(1, decoder.conv_pre.in_channels, frames))
+    for hook in hooks:
+        hook.remove()
+    return max(widest) // frames
+
+
+@pytest.mark.parametrize("element_size, batch", [(4, 1), (2, 1), (4, 3)])
+def test_chunk_budget_matches_the_measured_widest_activation(element_size, batch):
+    mms = VitsHParams(**{**DEMO_HPARAMS.__dict__, "upsample_initial_channel": 512,
+                         "upsample_rates": (8, 8, 2, 2), "upsample_kernel_sizes": (16, 16, 4, 4)})
+    per_frame = _widest_activation_per_frame(_decoder(mms, seed=1))
+    assert per_frame == 32 * 256  # MMS: 32 channels at 256 samples per frame after the last upsampling
+    assert budget_chunk_frames(mms, batch=batch, element_size=element_size) == (
+        chunked.ACTIVATION_BUDGET_BYTES // (per_frame * batch * element_size)
+    )
+
+
+@pytest.mark.parametrize("frames_over_chunk, passes", [(2.0, 1), (2.0 + 1e-9, 3), (4.5, 5)])
+def test_long_inputs_are_decoded_in_budget_chunks_equal_to_one_pass(voice, monkeypatch, frames_over_chunk, passes):
+    generator = voice.generator
+    chunk = 16
+    per_frame = _widest_activation_per_frame(generator.decoder)
+    monkeypatch.setattr(chunked, "ACTIVATION_BUDGET_BYTES", chunk * per_frame * 4)
+    frames = int(np.ceil(chunk * frames_over_chunk))
+    z = torch.randn(1, generator.decoder.conv_pre.in_channels, frames, generator=torch.Generator().manual_seed(3))
+    calls = []
+    hook = generator.decoder.register_forward_hook(lambda _m, inputs, _o: calls.append(inputs[0].size(-1)))
+    with torch.inference_mode():
+        ours = chunked.decode_waveform(generator.decoder, z, None, voice.config)
+        hook.remove()
+        reference = generator.decoder(z)
+    assert len(calls) == passes
+    assert ours.shape == reference.shape
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)

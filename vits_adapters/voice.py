@@ -13,7 +13,7 @@ from .errors import InvalidInputError
 from .model.hparams import VitsHParams
 from .model.vits import InferenceStages, VitsGenerator
 from .report import LoadReport
-from .streaming import DEFAULT_CHUNK_FRAMES, decode_in_chunks, decoder_context_frames
+from .model.chunked import DEFAULT_CHUNK_FRAMES, decode_in_chunks, decoder_context_frames
 from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
 
 

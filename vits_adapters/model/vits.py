@@ -12,6 +12,7 @@ from torch.nn.utils import parametrizations
 
 from ..module_weight_norm import fold_weight_norm
 from .duration import DurationPredictor, StochasticDurationPredictor
+from .chunked import decode_waveform
 from .hifigan import HiFiGANDecoder
 from .hparams import VitsHParams
 from .layers import sequence_mask
@@ -209,7 +210,7 @@ class VitsGenerator(nn.Module):
         noise = torch.empty_like(mean).normal_(generator=generator)
         z_prior = mean + noise * torch.exp(log_std) * noise_scale
         z = self.flow(z_prior, frame_mask, g, reverse=True)
-        waveform = self.decoder(z * frame_mask, g) if decode else None
+        waveform = decode_waveform(self.decoder, z * frame_mask, g, self.hparams) if decode else None
         return InferenceStages(
             hidden=hidden,
             prior_mean=prior_mean,
