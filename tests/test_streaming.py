@@ -142,3 +142,30 @@ def test_long_inputs_are_decoded_in_budget_chunks_equal_to_one_pass(voice, monke
     assert len(calls) == passes
     assert ours.shape == reference.shape
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+
+
+def _out_of_place_decoder(decoder: HiFiGANDecoder, z: torch.Tensor) -> torch.Tensor:
+    """The decoder's arithmetic restated without in-place ops (the reference for the in-place forward)."""
+    F = torch.nn.functional
+
+    def block(module, x):
+        for conv1, conv2 in zip(module.convs1, module.convs2):
+            x = conv2(F.leaky_relu(conv1(F.leaky_relu(x, 0.1)), 0.1)) + x
+        return x
+
+    x = decoder.conv_pre(z)
+    for i, upsample in enumerate(decoder.upsampler):
+        x = upsample(F.leaky_relu(x, 0.1))
+        blocks = decoder.resblocks[i * decoder.num_kernels : (i + 1) * decoder.num_kernels]
+        x = sum(block(b, x) for b in blocks) / decoder.num_kernels
+    return torch.tanh(decoder.conv_post(F.leaky_relu(x)))
+
+
+@pytest.mark.parametrize("dilations", [((1, 3), (2,), (1,)), ((), (1,), (2,)), ((1,), (), (3,))])
+def test_in_place_decoder_equals_its_out_of_place_arithmetic(dilations):
+    # A block without convolutions hands its input back; the in-place sum must not then overwrite that input.
+    torch.manual_seed(0)
+    decoder = HiFiGANDecoder(8, "1", (3, 5, 7), dilations, (2, 2), 16, (4, 4)).eval()
+    z = torch.randn(2, 8, 7)
+    with torch.no_grad():
+        torch.testing.assert_close(decoder(z), _out_of_place_decoder(decoder, z), atol=1e-6, rtol=0)
