@@ -105,11 +105,15 @@ def test_peer_runs_the_installed_coqui_code():
 def test_torchaudio_placeholder_is_temporary_and_loud(real_vits_class):
     vits_module = sys.modules[real_vits_class.__module__]
     try:
-        import torchaudio  # noqa: F401
+        import torchaudio
     except ImportError:
         assert "torchaudio" not in sys.modules
         with pytest.raises(RuntimeError, match="torchaudio"):
             vits_module.torchaudio.load("x.wav")
+    else:
+        # With the real torchaudio installed, Coqui's module must hold it, not the placeholder.
+        assert vits_module.torchaudio is torchaudio
+        assert not isinstance(vits_module.torchaudio, cr._TorchaudioPlaceholder)
 
 
 def test_cases_cover_the_required_variants():

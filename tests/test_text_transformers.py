@@ -298,10 +298,8 @@ def test_phonemize_with_the_real_espeak(tmp_path: Path) -> None:
     frontend = TextFrontend.from_transformers_files(folder / "vocab.json")
     try:
         _load_phonemize()
-    except PhonemizerUnavailableError:
-        with pytest.raises(PhonemizerUnavailableError):
-            frontend.encode("Hello, world.")
-        return
+    except PhonemizerUnavailableError as err:
+        pytest.skip(f"espeak-ng is not installed (apt-get install libespeak-ng1): {err}")
     tokenizer = VitsTokenizer.from_pretrained(str(folder))
     for text in ["Hello, world.", "Mr. Smith paid 12 dollars!", "Café  déjà vu?"]:
         _assert_same_ids(frontend, tokenizer, text)
