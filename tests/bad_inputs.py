@@ -223,23 +223,29 @@ _UNMAPPED = {
 _NON_FINITE = r"1 tensor\(s\) hold NaN or Inf values; the checkpoint is corrupt .*\n  {key}$"
 
 
+def _as_stored(stored: str, reference: str) -> str:
+    return stored if stored == reference else f"{stored} (reference: {reference})"
+
+
 def _format_cases() -> list[BadInput]:
     cases: list[BadInput] = []
     for fmt in FORMATS:
         conv_pre = CONV_PRE[fmt]
-        target_bias = "decoder.conv_pre.bias"
+        # Errors name a tensor as the user's file stores it, with the reference name beside it where they differ.
+        bias = _as_stored(f"{conv_pre}.bias", "decoder.conv_pre.bias")
+        scale = _as_stored(f"{conv_pre}.scale", "decoder.conv_pre.scale")
         cases += [
             BadInput(
                 f"{fmt}-missing-tensor", _weights(fmt, _drop(f"{conv_pre}.bias")), StateDictMismatchError,
-                rf"^{_NOT_FILLED}\nmissing \(1\):\n  {re.escape(target_bias)}$",
+                rf"^{_NOT_FILLED}\nmissing \(1\):\n  {re.escape(bias)}$",
             ),
             BadInput(
                 f"{fmt}-mis-shaped-tensor", _weights(fmt, _grow(f"{conv_pre}.bias")), StateDictMismatchError,
-                rf"^{_NOT_FILLED}\nmis-shaped \(1\):\n  {re.escape(target_bias)}: source \(\d+,\) vs model \(\d+,\)$",
+                rf"^{_NOT_FILLED}\nmis-shaped \(1\):\n  {re.escape(bias)}: source \(\d+,\) vs model \(\d+,\)$",
             ),
             BadInput(
                 f"{fmt}-extra-tensor", _weights(fmt, _add(f"{conv_pre}.scale", torch.ones(3))), StateDictMismatchError,
-                rf"^{_NOT_FILLED}\nunexpected \(1\):\n  decoder\.conv_pre\.scale$",
+                rf"^{_NOT_FILLED}\nunexpected \(1\):\n  {re.escape(scale)}$",
             ),
             BadInput(
                 f"{fmt}-unmapped-tensor", _weights(fmt, _add(f"{_UNMAPPED[fmt]}.weight", torch.ones(3))), KeyMappingError,
@@ -418,7 +424,7 @@ def _resolution_cases() -> list[BadInput]:
         BadInput("unknown-format-name", _call(lambda t, s: from_pretrained(s.dirs["vits-original"], format="vits-orignal")), UnknownNameError, r"^unknown format 'vits-orignal'; known formats: vits-original"),
         BadInput("wrong-format-name", _call(lambda t, s: from_pretrained(s.dirs["vits-original"] / "G_1.pth", format="transformers")), FormatDetectionError, r"G_1\.pth: no known checkpoint format matches\. Each candidate and why it was rejected:\n  transformers: expected a flat dict of tensors; found entries: iteration, learning_rate, model, optimizer\n"),
         BadInput("unknown-save-format", _call(lambda t, s: s.single_voice.save_pretrained(t / "out", format="onnx")), SpecError, r"^cannot write format 'onnx'; choose one of vits-adapters, vits-original, transformers, piper, coqui$"),
-        BadInput("unknown-weight-norm-mode", _call(lambda t, s: from_pretrained(s.single_dir, weight_norm="folded")), InvalidInputError, r"^weight_norm must be one of \('fold', 'keep'\), got 'folded'$"),
+        BadInput("unknown-weight-norm-mode", _call(lambda t, s: from_pretrained(s.single_dir, weight_norm="folded")), InvalidInputError, r"^weight_norm must be one of \('fold', 'keep', 'as-stored'\), got 'folded'$"),
         BadInput("several-vits-checkpoints", _several(("G_100.pth", "G_200.pth"), "vits-original"), FormatDetectionError, r"several candidate checkpoint files match 'G_\*\.pth':\n  G_100\.pth\n  G_200\.pth\nPass the file you want as the source\.$"),
         BadInput("several-piper-checkpoints", _several(("epoch=1.ckpt", "epoch=2.ckpt"), "piper"), FormatDetectionError, r"several candidate checkpoint files match '\*\.ckpt':\n  epoch=1\.ckpt\n  epoch=2\.ckpt"),
         BadInput("several-coqui-checkpoints", _several(("checkpoint_100.pth", "checkpoint_200.pth"), "coqui"), FormatDetectionError, r"several candidate checkpoint files match 'checkpoint_\*\.pth'"),

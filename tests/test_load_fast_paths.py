@@ -8,6 +8,9 @@ import torch
 from vits_adapters import CheckpointReadError, from_pretrained
 from vits_adapters.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
 from vits_adapters.load import refuse_non_finite
+from vits_adapters.registry import get_format
+
+DIMS = get_format("vits-adapters").weight_norm_dims
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +96,8 @@ def test_meta_build_without_init_has_the_same_tensors_as_a_normal_build():
     from vits_adapters.model.vits import VitsGenerator
 
     with meta_device_without_init():
-        meta = VitsGenerator(DEMO_HPARAMS, weight_norm="keep")
-    normal = VitsGenerator(DEMO_HPARAMS, weight_norm="keep")
+        meta = VitsGenerator(DEMO_HPARAMS, weight_norm="keep", weight_norm_dims=DIMS)
+    normal = VitsGenerator(DEMO_HPARAMS, weight_norm="keep", weight_norm_dims=DIMS)
     shapes = {key: (tuple(t.shape), t.dtype) for key, t in normal.state_dict().items()}
     assert {key: (tuple(t.shape), t.dtype) for key, t in meta.state_dict().items()} == shapes
     assert all(t.is_meta for t in meta.state_dict().values())

@@ -147,8 +147,9 @@ _DROPPED_EXAMPLES = {"coqui": ["disc.nets.0.convs.0.weight"], "piper": ["model_d
 def _layout(fmt: str, use_sdp: bool, form: str) -> tuple[dict[str, Tensor], dict[str, str]]:
     """A full source state dict of ``fmt`` (meta tensors), and the reference-model key each source key holds."""
     with torch.device("meta"):
-        generator = VitsGenerator(VitsHParams(**{**_SMALL.to_dict(), "use_sdp": use_sdp}), weight_norm="keep")
-    state = generator_state_dict(generator, form, plain_layers=r"decoder\..+" if fmt == "transformers" else None)
+        generator = VitsGenerator(VitsHParams(**{**_SMALL.to_dict(), "use_sdp": use_sdp}), weight_norm="keep",
+                                  weight_norm_dims=get_format(fmt).weight_norm_dims)
+    state = generator_state_dict(generator, form, rules=get_format(fmt).weight_norm_rules, plain_layers=r"decoder\..+" if fmt == "transformers" else None)
     spec = get_format(fmt)
     inverse = map_keys(state, [invert_rule(rule) for rule in spec.rename_rules]) if fmt != "vits-adapters" else None
     reference = {key: key for key in state} if inverse is None else {s: t for t, (s, _) in inverse.renamed.items()}

@@ -161,7 +161,8 @@ def _convert_batch(args: argparse.Namespace) -> CommandOutput:
 
 
 def _convert_one(args: argparse.Namespace, source: str, out_dir: Path) -> tuple[Voice, str, list[Path]]:
-    voice = _load(args, strict=True, source=source)
+    # Each stored (g, v) pair is held as it is, so a pair the target stores the same way is copied untouched.
+    voice = _load(args, strict=True, weight_norm="as-stored", source=source)
     weight_norm = args.weight_norm or default_weight_norm(voice, args.to)
     written = voice.save_pretrained(out_dir, format=args.to, weight_norm=weight_norm, overwrite=args.overwrite)
     return voice, weight_norm, written

@@ -44,6 +44,7 @@ class ConfigInfo:
     has_posterior_encoder: bool = True  # False for a voice saved after loading with inference_only=True
     synthesis: dict[str, float] = field(default_factory=dict)  # default noise_scale, noise_scale_w, length_scale
     original: dict[str, Any] = field(default_factory=dict)  # the config as read, for writing the same family back
+    original_format: str = ""  # the layout ``original`` belongs to, when not the one read (our saved form)
 
 
 def _typed(section: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
@@ -98,7 +99,7 @@ def read_own_config(data: Mapping[str, Any], source: str = "config") -> ConfigIn
     """Our saved form: ``{"format": "vits-adapters", "hparams": {...}, "text": {...}}``."""
     if not isinstance(data, Mapping) or data.get("format") != "vits-adapters" or not isinstance(data.get("hparams"), Mapping):
         raise SpecError(f"{source}: not a vits-adapters config (needs \"format\": \"vits-adapters\" and an 'hparams' mapping)")
-    unknown = sorted(set(data) - {"format", "hparams", "text", "source", "library", "components"})
+    unknown = sorted(set(data) - {"format", "hparams", "text", "source", "library", "components", "source_config"})
     if unknown:
         raise SpecError(f"{source}: unknown field(s) {', '.join(unknown)}")
     text = data.get("text") or {}
@@ -108,11 +109,17 @@ def read_own_config(data: Mapping[str, Any], source: str = "config") -> ConfigIn
     if not isinstance(components, Mapping) or set(components) - {"posterior_encoder"}:
         raise SpecError(f"{source}: field 'components' may only hold 'posterior_encoder' (true/false)")
     check_hparam_types(data["hparams"], {name: f"hparams.{name}" for name in data["hparams"]}, source)
+    layout = data.get("source_config") or {}
+    if not isinstance(layout, Mapping) or layout and not (isinstance(layout.get("format"), str)
+                                                         and isinstance(layout.get("config"), Mapping)):
+        raise SpecError(f"{source}: field 'source_config' must be {{\"format\": name, \"config\": {{...}}}}")
     return ConfigInfo(
         hparams=dict(data["hparams"]),
         text=dict(text),
         source=source,
         has_posterior_encoder=bool(components.get("posterior_encoder", True)),
+        original=dict(layout.get("config") or {}),
+        original_format=layout.get("format", ""),
     )
 
 

@@ -47,7 +47,7 @@ def _library_versions() -> dict[str, str]:
 def own_config(voice: Voice) -> dict[str, Any]:
     text = voice.frontend.to_dict() if voice.frontend is not None else dict(voice.text_settings)
     report = voice.report
-    return {
+    config = {
         "format": "vits-adapters",
         "hparams": voice.config.to_dict(),
         "components": {"posterior_encoder": hasattr(voice.generator, "posterior_encoder")},
@@ -55,6 +55,9 @@ def own_config(voice: Voice) -> dict[str, Any]:
         "source": {"source": report.source, "format": report.format, "revision": report.revision},
         "library": _library_versions(),
     }
+    if voice.source_config:  # the source layout's own config, so the voice can be written back to that layout
+        config["source_config"] = voice.source_config
+    return config
 
 
 def _original_model_section(voice: Voice, layout: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ from torch import Tensor
 from .errors import KeyMappingError, format_keys
 from .keymap import map_keys
 from .report import TensorRecord
-from .spec import FormatSpec, WeightNormRule
+from .spec import UNDECLARED, FormatSpec, WeightNormRule, declared_dim
+from .stored_names import StoredNames
 from .weight_norm import convert_weight_norm, group_weight_keys, parse_weight_key, weight_keys
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class RenamedStateDict:
     unmapped: tuple[str, ...]
     forms: dict[str, str]  # target module prefix -> weight form in the source
     reshaped: dict[str, str]  # target key -> reshape applied (values unchanged, layout changed)
+    names: StoredNames  # target key -> its name in the user's file, for errors and the report
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Target-space shapes; a weight-norm pair reports its effective weight's shape under ``<prefix>.weight``."""
@@ -95,8 +97,10 @@ def rename_state_dict(source: Mapping[str, Tensor], spec: FormatSpec) -> Renamed
         TensorRecord("dropped", (keyed[key][0],), (), reason) for key, reason in sorted(mapping.dropped.items())
     )
     unmapped = tuple(keyed[key][0] for key in mapping.unmapped)
-    forms = group_weight_keys(tensors)
-    return RenamedStateDict(tensors, origins, dropped, unmapped, forms, reshaped)
+    stored = {target: source for target, (source, _) in origins.items()}
+    as_found = {parsed[0]: parsed[1] for key in tensors if (parsed := parse_weight_key(key))}
+    forms = group_weight_keys(tensors, label=StoredNames(stored, spec, as_found))
+    return RenamedStateDict(tensors, origins, dropped, unmapped, forms, reshaped, StoredNames(stored, spec, forms))
 
 
 def drop_targets(renamed: RenamedStateDict, prefix: str, reason: str) -> RenamedStateDict:
@@ -105,15 +109,26 @@ def drop_targets(renamed: RenamedStateDict, prefix: str, reason: str) -> Renamed
     records = tuple(TensorRecord("dropped", (renamed.origins[key][0],), (), reason) for key in gone)
     kept = {key: tensor for key, tensor in renamed.tensors.items() if key not in gone}
     forms = {name: form for name, form in renamed.forms.items() if not name.startswith(prefix)}
-    return RenamedStateDict(kept, renamed.origins, renamed.dropped + records, renamed.unmapped, forms, renamed.reshaped)
+    return RenamedStateDict(
+        kept, renamed.origins, renamed.dropped + records, renamed.unmapped, forms, renamed.reshaped, renamed.names
+    )
 
 
-def source_dim(rules: tuple[WeightNormRule, ...], prefix: str) -> int | None:
-    """The declared weight-norm dim of target layer ``prefix`` (first matching rule; 0 when none matches)."""
-    for rule in rules:
-        if rule.modules.fullmatch(prefix):
-            return rule.dim
-    return 0
+def source_dim(rules: tuple[WeightNormRule, ...], prefix: str, form: str, names: StoredNames) -> int | None:
+    """The weight-norm dim the format declares for layer ``prefix``, whose file holds it as a ``form`` pair.
+
+    Raises:
+        KeyMappingError: no rule declares the layer, so the dim its pair was made with is unknown.
+    """
+    dim = declared_dim(rules, prefix)
+    if dim is UNDECLARED:
+        stored = " and ".join(names(key) for key in weight_keys(prefix, form))
+        raise KeyMappingError(
+            f"{stored}: the file stores this layer as a weight-norm pair, but the format's YAML declares no weight "
+            "norm for it, so the dim the pair was made with is unknown; declare it (weight_norm: in the component "
+            "adapter) or fold the pair into a plain weight before loading"
+        )
+    return dim
 
 
 def _expected_form(prefix: str, expected: Collection[str]) -> str | None:
@@ -148,13 +163,16 @@ def reconcile_forms(
         if wanted is None or wanted == form:
             continue
         source_keys = weight_keys(prefix, form)
-        dim = source_dim(rules, prefix) if form != "plain" else None
+        dim = source_dim(rules, prefix, form, renamed.names) if form != "plain" else None
         new_dim = target_dim(prefix) if wanted != "plain" else None
         if form == "plain":
             dim = new_dim
-        converted = convert_weight_norm(
-            renamed.tensors, prefix, source_form=form, target_form=wanted, dim=dim, target_dim=new_dim
-        )
+        try:
+            converted = convert_weight_norm(
+                renamed.tensors, prefix, source_form=form, target_form=wanted, dim=dim, target_dim=new_dim
+            )
+        except KeyMappingError as err:
+            raise KeyMappingError(f"{renamed.names(source_keys[0])}: {err}") from None
         state_dict.update(converted)
         handled.update(source_keys)
         if release is not None and not any(t is renamed.tensors[k] for t in converted.values() for k in source_keys):

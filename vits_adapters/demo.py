@@ -16,6 +16,7 @@ from .local_hub import publish_to_local_cache
 from .model.hparams import VitsHParams
 from .model.vits import VitsGenerator
 from .pretrained import from_pretrained
+from .registry import get_format
 from .report import LoadReport
 from .spectrogram import write_spectrogram_png
 from .voice import Voice
@@ -109,7 +110,7 @@ def build_random_generator(hparams: VitsHParams = DEMO_HPARAMS, *, seed: int = 0
     """
     rng = torch.Generator().manual_seed(seed)
     with torch.device("meta"):  # skip torch's default init, which would draw from the global RNG
-        generator = VitsGenerator(hparams)
+        generator = VitsGenerator(hparams, weight_norm_dims=get_format("vits-adapters").weight_norm_dims)
     # The generator holds parameters only (no buffers), so filling every parameter leaves nothing uninitialized.
     generator.to_empty(device="cpu")
     with torch.no_grad():

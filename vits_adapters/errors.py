@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 MAX_LISTED = 20
 
@@ -72,6 +72,7 @@ class StateDictMismatchError(VitsAdapterError):
         unexpected: Iterable[str] = (),
         mismatched: Iterable[str] = (),
     ) -> None:
+        self.message = message
         self.missing = sorted(missing)
         self.unexpected = sorted(unexpected)
         self.mismatched = sorted(mismatched)
@@ -84,6 +85,15 @@ class StateDictMismatchError(VitsAdapterError):
             if keys:
                 parts.append(f"{label} ({len(keys)}):\n{format_keys(keys)}")
         super().__init__("\n".join(parts))
+
+    def named(self, name: Callable[[str], str]) -> StateDictMismatchError:
+        """The same error with missing and unexpected keys renamed by ``name`` (e.g. to the file's own names)."""
+        return type(self)(
+            self.message,
+            missing=map(name, self.missing),
+            unexpected=map(name, self.unexpected),
+            mismatched=self.mismatched,
+        )
 
 
 class InvalidInputError(VitsAdapterError, ValueError):

@@ -23,6 +23,7 @@ from .errors import KeyMappingError, SpecError, format_keys
 from .keymap import invert_rule, map_keys
 from .model.vits import VitsGenerator
 from .registry import get_format
+from .spec import UNDECLARED, WeightNormRule, declared_dim
 from .weight_norm import FORMS, convert_weight_norm, group_weight_keys, weight_keys
 
 if TYPE_CHECKING:
@@ -76,24 +77,35 @@ FORMAT_ALIASES = {"vits": "vits-original", "safetensors": "vits-adapters"}
 
 
 def generator_state_dict(
-    generator: VitsGenerator, weight_norm: str, *, plain_layers: str | None = None
+    generator: VitsGenerator,
+    weight_norm: str,
+    *,
+    rules: tuple[WeightNormRule, ...],
+    plain_layers: str | None = None,
 ) -> dict[str, Tensor]:
-    """The generator's tensors with every weight-norm layer in ``weight_norm`` form (plain, legacy, parametrized).
+    """The generator's tensors with the layers ``rules`` declare in ``weight_norm`` form, split with the declared dim.
 
-    Layers fully matching ``plain_layers`` are written plain regardless.
+    ``weight_norm="as-held"`` keeps each declared layer in the form the generator holds it (plain or a pair).
+
+    ``rules`` are the target format's weight-norm declarations (its YAML): they alone decide which layers carry a
+    (g, v) pair and along which dim. A layer the generator holds as a pair that the target does not declare, or that
+    fully matches ``plain_layers``, is written plain.
     """
-    if weight_norm not in FORMS:
-        raise ValueError(f"weight_norm must be one of {FORMS}, got {weight_norm!r}")
+    if weight_norm not in (*FORMS, "as-held"):
+        raise ValueError(f"weight_norm must be one of {FORMS} or 'as-held', got {weight_norm!r}")
     state = {k: v.detach() for k, v in generator.state_dict().items()}
-    forms = group_weight_keys(state)
     out = dict(state)
-    for name in generator.weight_norm_layer_names():
-        wanted = "plain" if plain_layers and re.fullmatch(plain_layers, name) else weight_norm
-        form = forms[name]
-        if form == wanted:
+    for name, form in group_weight_keys(state).items():
+        dim = declared_dim(rules, name)
+        if dim is UNDECLARED or plain_layers and re.fullmatch(plain_layers, name):
+            wanted, dim = "plain", None
+        else:
+            wanted = form if weight_norm == "as-held" else weight_norm
+        held_dim = generator.weight_norm_dim(name) if form != "plain" else dim
+        if form == wanted and held_dim == dim:
             continue
         converted = convert_weight_norm(
-            state, name, source_form=form, target_form=wanted, dim=generator.weight_norm_dim(name)
+            state, name, source_form=form, target_form=wanted, dim=held_dim, target_dim=dim
         )
         for key in weight_keys(name, form):
             del out[key]
@@ -115,9 +127,13 @@ def to_layout_keys(state: dict[str, Tensor], format: str) -> dict[str, Tensor]:
 
 def default_weight_norm(voice: Voice, format: str) -> str:
     """The weight-norm form ``format`` is written in when the caller does not choose one."""
-    default = LAYOUTS[FORMAT_ALIASES.get(format, format)].default_weight_norm
+    format = FORMAT_ALIASES.get(format, format)
+    default = LAYOUTS[format].default_weight_norm
     if default == "as-held":
-        return "parametrized" if voice.generator.weight_norm == "keep" else "plain"
+        held = len(voice.generator.weight_norm_layer_names()) if voice.generator.weight_norm == "keep" else 0
+        declared = get_format(format).weight_norm_rules
+        layers = sum(declared_dim(declared, name) is not UNDECLARED for name, _ in voice.generator.named_modules())
+        return "plain" if not held else "parametrized" if held == layers else "as-held"
     return default
 
 
@@ -143,9 +159,7 @@ def _refuse_source(voice: Voice, directory: Path, names: list[str]) -> None:
         )
 
 
-def _write_weights(
-    path: Path, state: dict[str, Tensor], layout: _Layout, voice: Voice, format: str, weight_norm: str
-) -> None:
+def _write_weights(path: Path, state: dict[str, Tensor], payload: Any, format: str, weight_norm: str) -> None:
     if path.suffix == ".safetensors":
         tensors = {k: v.contiguous().clone() for k, v in state.items()}
         metadata = {"format": "vits-adapters", "weight_norm": weight_norm} if format == "vits-adapters" else {"format": "pt"}
@@ -158,7 +172,7 @@ def _write_weights(
         # Saving through a handle keeps the file's name out of the archive: equal tensors, equal bytes.
         try:
             with path.open("wb") as handle:
-                torch.save(layout.container(state, voice), handle)
+                torch.save(payload, handle)
         except RuntimeError as err:  # torch.save turns a failed write (a full disk...) into a RuntimeError
             cause = err.__context__
             if not isinstance(cause, OSError):
@@ -181,12 +195,15 @@ def export_voice(
     layout = LAYOUTS[format]
     weight_norm = weight_norm or default_weight_norm(voice, format)
     config = layout.config(voice)  # refuses an unrepresentable voice before anything is written
-    state = generator_state_dict(voice.generator, weight_norm, plain_layers=layout.plain_layers)
+    rules = get_format(format).weight_norm_rules
+    state = generator_state_dict(voice.generator, weight_norm, rules=rules, plain_layers=layout.plain_layers)
     if format != "vits-adapters":
         state = to_layout_keys(state, format)
+    # A pickled layout's container carries its own hyperparameters: build it (and so refuse) before writing anything.
+    payload = layout.container(state, voice) if layout.container else None
     _refuse_source(voice, directory, names)
     with atomic_write_files(directory, names, overwrite=overwrite) as staging:
-        _write_weights(staging / layout.weights, state, layout, voice, format, weight_norm)
+        _write_weights(staging / layout.weights, state, payload, format, weight_norm)
         (staging / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
         if "vocab.json" in names:
             voice.frontend.to_transformers_files(staging)

@@ -42,15 +42,24 @@ def _apply_rule(rule: RenameRule, match: re.Match[str], key: str) -> str:
     return re.sub(r"\\(\d+)", group_value, rule.template)
 
 
-def map_keys(keys: Iterable[str], rename: Sequence[RenameRule], drop: Sequence[DropRule] = ()) -> KeyMapping:
+def map_keys(
+    keys: Iterable[str],
+    rename: Sequence[RenameRule],
+    drop: Sequence[DropRule] = (),
+    *,
+    context: Iterable[str] | None = None,
+) -> KeyMapping:
     """Rename ``keys`` with full-match rules (rules never chain) and apply drops.
+
+    A rule's ``when`` condition is tested against ``context`` (the whole state dict's keys), by default ``keys``.
 
     Raises:
         KeyMappingError: a key matches two rules (or a rule and a drop), two keys map to one target, or an
             index does not fit a rule's index arithmetic.
     """
     keys = list(keys)
-    rename = [r for r in rename if r.when is None or any(r.when.fullmatch(k) for k in keys)]
+    context = keys if context is None else list(context)
+    rename = [r for r in rename if r.when is None or any(r.when.fullmatch(k) for k in context)]
     renamed: dict[str, tuple[str, str]] = {}
     reshapes: dict[str, str] = {}
     dropped: dict[str, str] = {}

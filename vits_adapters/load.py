@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -42,13 +42,15 @@ def refuse_non_finite(tensors: Mapping[str, Tensor], *, source: str) -> None:
 
 
 def compare_keys(
-    state_dict: Mapping[str, Tensor], expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]]
+    state_dict: Mapping[str, Tensor],
+    expected: Mapping[str, tuple[tuple[int, ...], torch.dtype]],
+    name: Callable[[str], str] = str,
 ) -> tuple[list[str], list[str], list[str]]:
-    """Missing, unexpected and mis-shaped keys (mis-shaped entries read "key: source (..) vs model (..)")."""
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
+    """Missing, unexpected and mis-shaped keys, each named by ``name`` (mis-shaped: "key: source (..) vs model (..)")."""
+    missing = sorted(map(name, set(expected) - set(state_dict)))
+    unexpected = sorted(map(name, set(state_dict) - set(expected)))
     mismatched = sorted(
-        f"{key}: source {tuple(state_dict[key].shape)} vs model {expected[key][0]}"
+        f"{name(key)}: source {tuple(state_dict[key].shape)} vs model {expected[key][0]}"
         for key in set(state_dict) & set(expected)
         if tuple(state_dict[key].shape) != expected[key][0]
     )
@@ -56,18 +58,24 @@ def compare_keys(
 
 
 def load_converted(
-    model: nn.Module, state_dict: Mapping[str, Tensor], *, strict: bool = True, unmapped: tuple[str, ...] = ()
+    model: nn.Module,
+    state_dict: Mapping[str, Tensor],
+    *,
+    strict: bool = True,
+    unmapped: tuple[str, ...] = (),
+    name: Callable[[str], str] = str,
 ) -> LoadOutcome:
     """Load ``state_dict`` into ``model`` (which may live on the meta device when ``strict``).
 
     Floating tensors are cast to the model's dtype. With ``strict`` any gap raises; ``strict=False`` loads what
-    fits and returns the gaps, which the caller must report.
+    fits and returns the gaps, which the caller must report. ``name`` turns a model key into the name errors and
+    the returned gaps use (the key as the user's file stores it); ``unmapped`` keys are already source names.
 
     Raises:
         StateDictMismatchError: missing, unexpected (including ``unmapped`` source keys) or mis-shaped keys.
     """
     expected = {key: (tuple(t.shape), t.dtype) for key, t in model.state_dict(keep_vars=True).items()}
-    missing, unexpected, mismatched = compare_keys(state_dict, expected)
+    missing, unexpected, mismatched = compare_keys(state_dict, expected, name)
     unexpected = sorted(set(unexpected) | set(unmapped))
     if strict and (missing or unexpected or mismatched):
         raise StateDictMismatchError(

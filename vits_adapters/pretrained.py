@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,9 @@ import torch
 
 from .checkpoint import read_checkpoint
 from .config_readers import ConfigInfo, read_config, read_json
-from .convert import check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
+from .convert import RenamedStateDict, check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
 from .detect import detect_format
-from .errors import InvalidInputError
+from .errors import InvalidInputError, StateDictMismatchError
 from .load import load_converted, refuse_non_finite
 from .meta_build import meta_device_without_init
 from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
@@ -24,9 +25,23 @@ from .registry import all_formats, get_format
 from .report import LoadReport
 from .resolve import resolve_source
 from .shape_inference import resolve_hparams
+from .spec import UNDECLARED, FormatSpec, declared_dim
 from .voice import Voice
 
 logger = logging.getLogger(__name__)
+
+LOAD_MODES = (*WEIGHT_NORM_MODES, "as-stored")
+
+
+def _stored_pair_dims(renamed: RenamedStateDict, spec: FormatSpec) -> dict[str, int | None]:
+    """``{layer: declared dim}`` of the layers the file stores as (g, v) pairs (undeclared ones fail later)."""
+    rules = spec.weight_norm_rules
+    return {
+        re.escape(layer): dim
+        for layer, form in renamed.forms.items()
+        if form != "plain" and (dim := declared_dim(rules, layer)) is not UNDECLARED
+    }
+
 
 _POSTERIOR_DROP_REASON = "posterior encoder: used in training and voice conversion only (inference_only=True)"
 
@@ -67,7 +82,9 @@ def from_pretrained(
         config: the checkpoint's config (path or dict) when it is not beside the weights.
         format: a format name from ``configs/formats`` or ``"auto"`` to detect it.
         revision, cache_dir, local_files_only, token, force_download: forwarded to huggingface_hub.
-        weight_norm: ``"fold"`` (plain weights, inference) or ``"keep"`` (parametrized weight norm, fine-tuning).
+        weight_norm: ``"fold"`` (plain weights, inference), ``"keep"`` (parametrized weight norm on every layer the
+            format declares, fine-tuning) or ``"as-stored"`` (each layer as the file stores it: a (g, v) pair stays
+            that pair, a plain weight stays plain; what ``vits-adapters convert`` uses, so pairs are never re-split).
         strict: refuse any missing, unexpected or mis-shaped tensor (default). ``False`` loads what fits and
             lists the gaps in the report.
         device: where the generator lives.
@@ -89,8 +106,8 @@ def from_pretrained(
         >>> voice = from_pretrained("org/vits-voice", local_files_only=True)  # doctest: +SKIP
         >>> print(voice.report)  # doctest: +SKIP
     """
-    if weight_norm not in WEIGHT_NORM_MODES:
-        raise InvalidInputError(f"weight_norm must be one of {WEIGHT_NORM_MODES}, got {weight_norm!r}")
+    if weight_norm not in LOAD_MODES:
+        raise InvalidInputError(f"weight_norm must be one of {LOAD_MODES}, got {weight_norm!r}")
     compute_dtype = resolve_dtype(dtype)
     specs = all_formats() if format == "auto" else [get_format(format)]
     specs.sort(key=lambda s: s.name != "vits-adapters")  # our own layout first: it is the cheapest to confirm
@@ -115,19 +132,27 @@ def from_pretrained(
     if inference_only:
         renamed = drop_targets(renamed, "posterior_encoder.", _POSTERIOR_DROP_REASON)
     with_posterior = not inference_only and (info is None or info.has_posterior_encoder)
-    resolved = resolve_hparams(renamed.shapes(), info)
-    dims = {rule.modules.pattern: rule.dim for rule in spec.weight_norm_rules}
+    try:
+        resolved = resolve_hparams(renamed.shapes(), info)
+    except StateDictMismatchError as err:  # a tensor every generator has is absent: name it as the file would
+        raise err.named(renamed.names) from None
+    dims, mode = spec.weight_norm_dims, weight_norm
+    if weight_norm == "as-stored":
+        dims = _stored_pair_dims(renamed, spec)
+        mode = "keep" if dims else "fold"
     # Strict loading fills every tensor, so the model is built on the meta device with no initialisation at all.
     with meta_device_without_init() if strict else torch.device("cpu"):
         generator = VitsGenerator(
-            resolved.hparams, weight_norm=weight_norm, weight_norm_dims=dims, posterior_encoder=with_posterior
+            resolved.hparams, weight_norm=mode, weight_norm_dims=dims, posterior_encoder=with_posterior
         )
     expected = generator.state_dict(keep_vars=True)
     release = functools.partial(release_pages, mapped=raw.mapped_ranges) if raw.mapped_ranges else None
     result = reconcile_forms(
         renamed, expected, rules=spec.weight_norm_rules, target_dim=generator.weight_norm_dim, release=release
     )
-    outcome = load_converted(generator, result.state_dict, strict=strict, unmapped=result.unmapped)
+    outcome = load_converted(
+        generator, result.state_dict, strict=strict, unmapped=result.unmapped, name=renamed.names
+    )
     generator.to(device).eval()
     if compute_dtype != torch.float32:
         cast_decoder(generator, compute_dtype)
@@ -156,5 +181,7 @@ def from_pretrained(
         text_settings=dict(info.text) if info else {},
         text_files=located.extras,
         synthesis_defaults=dict(info.synthesis) if info else {},
-        source_config={"format": spec.name, "config": info.original} if info and info.original else {},
+        source_config=(
+            {"format": info.original_format or spec.name, "config": info.original} if info and info.original else {}
+        ),
     )

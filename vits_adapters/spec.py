@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import EllipsisType
 from typing import Any
 
 import yaml
@@ -137,6 +138,23 @@ class FormatSpec:
     def weight_norm_rules(self) -> tuple[WeightNormRule, ...]:
         """Every component's weight-norm dim declarations."""
         return tuple(rule for adapter in self.components for rule in adapter.weight_norm)
+
+    @property
+    def weight_norm_dims(self) -> dict[str, int | None]:
+        """``{full-match layer pattern: dim}`` of every declared weight-norm layer (what VitsGenerator takes)."""
+        return {rule.modules.pattern: rule.dim for rule in self.weight_norm_rules}
+
+
+UNDECLARED = ...
+"""What :func:`declared_dim` returns for a layer no weight-norm rule declares."""
+
+
+def declared_dim(rules: tuple[WeightNormRule, ...], layer: str) -> int | None | EllipsisType:
+    """The dim the first rule fully matching ``layer`` declares (None: one norm), or UNDECLARED."""
+    for rule in rules:
+        if rule.modules.fullmatch(layer):
+            return rule.dim
+    return UNDECLARED
 
 
 class _Fields:

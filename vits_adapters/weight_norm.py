@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import EllipsisType
 
 import torch
@@ -50,8 +50,11 @@ def parse_weight_key(key: str) -> tuple[str, str] | None:
     return None
 
 
-def group_weight_keys(keys: Iterable[str]) -> dict[str, str]:
-    """Map each module prefix with weight keys to its form; mixed or incomplete layers raise."""
+def group_weight_keys(keys: Iterable[str], *, label: Callable[[str], str] = str) -> dict[str, str]:
+    """Map each module prefix with weight keys to its form; mixed or incomplete layers raise.
+
+    ``label`` names a key in the messages (e.g. as the user's file stores it).
+    """
     found: dict[str, dict[str, set[str]]] = {}
     for key in keys:
         parsed = parse_weight_key(key)
@@ -68,7 +71,7 @@ def group_weight_keys(keys: Iterable[str]) -> dict[str, str]:
             forms = ", ".join(form for form in FORMS if form in by_form)
             problems.append(
                 f"layer {prefix!r} mixes weight forms ({forms}); expected one form, found:\n"
-                f"{format_keys(present)}"
+                f"{format_keys(map(label, present))}"
             )
             continue
         (form,) = by_form
@@ -76,8 +79,8 @@ def group_weight_keys(keys: Iterable[str]) -> dict[str, str]:
         if missing:
             problems.append(
                 f"layer {prefix!r} has an incomplete {form} weight pair; expected "
-                f"{' and '.join(weight_keys(prefix, form))}, found:\n{format_keys(present)}\n"
-                f"missing:\n{format_keys(missing)}"
+                f"{' and '.join(map(label, weight_keys(prefix, form)))}, found:\n{format_keys(map(label, present))}\n"
+                f"missing:\n{format_keys(map(label, missing))}"
             )
             continue
         grouped[prefix] = form

@@ -21,13 +21,6 @@ from .wavenet import PosteriorEncoder, ResidualCouplingFlow
 
 WEIGHT_NORM_MODES = ("fold", "keep")
 
-# Layers that VITS trains with weight norm (original, Piper, Coqui and transformers agree on this set).
-WEIGHT_NORM_LAYERS = (
-    r"decoder\.upsampler\.\d+",
-    r"decoder\.resblocks\.\d+\.convs[12]?\.\d+",
-    r"(flow\.flows\.\d+|posterior_encoder)\.wavenet\.(in_layers\.\d+|res_skip_layers\.\d+|cond_layer)",
-)
-
 
 @dataclass(frozen=True)
 class InferenceStages:
@@ -55,6 +48,9 @@ def expand_by_durations(durations: torch.Tensor, frame_mask: torch.Tensor) -> to
     return path.to(durations.dtype) * frame_mask.transpose(1, 2)
 
 
+_WEIGHTED = (nn.Conv1d, nn.ConvTranspose1d, nn.Linear)
+
+
 class VitsGenerator(nn.Module):
     """The full VITS synthesizer (every generator weight, including training-only parts).
 
@@ -62,8 +58,8 @@ class VitsGenerator(nn.Module):
         hparams: the model's hyperparameters.
         weight_norm: ``"fold"`` (plain weights, for inference) or ``"keep"`` (modern parametrized weight norm on
             the layers VITS trains with it, for fine-tuning).
-        weight_norm_dims: ``dim`` per weight-norm layer in ``"keep"`` mode, as ``{full-match pattern: dim}``;
-            unmatched layers use dim 0.
+        weight_norm_dims: the layers trained with weight norm and their ``dim``, as ``{full-match pattern: dim}``,
+            exactly as a format's YAML declares them (``FormatSpec.weight_norm_dims``); ``"keep"`` needs them.
         posterior_encoder: build the posterior encoder (training and voice conversion only); leaving it out
             saves memory for pure text-to-speech.
     """
@@ -79,6 +75,8 @@ class VitsGenerator(nn.Module):
         super().__init__()
         if weight_norm not in WEIGHT_NORM_MODES:
             raise ValueError(f"weight_norm must be one of {WEIGHT_NORM_MODES}, got {weight_norm!r}")
+        if weight_norm == "keep" and not weight_norm_dims:
+            raise ValueError('weight_norm="keep" needs weight_norm_dims: the weight-norm layers a format declares')
         hp = hparams
         self.hparams = hp
         gin = hp.gin_channels
@@ -145,16 +143,20 @@ class VitsGenerator(nn.Module):
                 parametrizations.weight_norm(self.get_submodule(name), dim=self.weight_norm_dim(name))
 
     def weight_norm_layer_names(self) -> list[str]:
-        """Names of the layers that VITS trains with weight norm."""
-        pattern = re.compile("|".join(f"(?:{p})" for p in WEIGHT_NORM_LAYERS))
-        return [name for name, _ in self.named_modules() if name and pattern.fullmatch(name)]
+        """Names of the layers with a weight that a declared weight-norm pattern fully matches."""
+        patterns = [re.compile(p) for p in self.weight_norm_dims]
+        return [
+            name
+            for name, module in self.named_modules()
+            if isinstance(module, _WEIGHTED) and any(p.fullmatch(name) for p in patterns)
+        ]
 
     def weight_norm_dim(self, name: str) -> int | None:
-        """The weight-norm ``dim`` for layer ``name`` (declared pattern, else 0)."""
+        """The declared weight-norm ``dim`` of layer ``name``; a layer no pattern declares is a ValueError."""
         for pattern, dim in self.weight_norm_dims.items():
             if re.fullmatch(pattern, name):
                 return dim
-        return 0
+        raise ValueError(f"layer {name!r} is not declared weight-normed (declared: {', '.join(self.weight_norm_dims)})")
 
     def fold_weight_norm(self) -> list[str]:
         """Fold every weight norm into a plain weight; returns the layer names changed."""
