@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from tests.bad_input_sources import (
     CONV_PRE,
@@ -43,6 +43,7 @@ from vits_adapters import (
     FormatDetectionError,
     InvalidInputError,
     KeyMappingError,
+    SpeakerEmbeddingRequiredError,
     SpecError,
     StateDictMismatchError,
     UnknownNameError,
@@ -450,11 +451,56 @@ def _synthesis_cases() -> list[BadInput]:
     ]
 
 
+def _tableless_voice(tmp_path: Path, sources: Sources) -> Any:
+    """The multi-speaker original checkpoint without its speaker table: conditioned on a d-vector it is not given."""
+    source = sources.dirs["vits-original"]
+    checkpoint = torch.load(source / "G_1.pth", weights_only=True)
+    del checkpoint["model"]["emb_g.weight"]
+    config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+    config["data"]["n_speakers"] = 0
+    torch.save(checkpoint, tmp_path / "G_1.pth")
+    (tmp_path / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    voice = from_pretrained(tmp_path)
+    return lambda: voice.synthesize(token_ids=[1, 2, 3], seed=0)
+
+
+def _undeclared_pair(tmp_path: Path, sources: Sources) -> Any:
+    """Our layout with the text encoder's projection (never weight-normed) stored as a (g, v) pair."""
+    shutil.copytree(sources.dirs["vits-adapters"], tmp_path / "ours")
+    path = tmp_path / "ours" / "model.safetensors"
+    state = load_file(path)
+    weight = state.pop("text_encoder.project.weight")
+    state["text_encoder.project.weight_g"] = torch.linalg.vector_norm(weight, dim=(1, 2), keepdim=True)
+    state["text_encoder.project.weight_v"] = weight
+    save_file(state, path, metadata={"format": "vits-adapters", "weight_norm": "plain"})
+    return lambda: from_pretrained(tmp_path / "ours")
+
+
+def _trust_cases() -> list[BadInput]:
+    return [
+        BadInput(
+            "speaker-embedding-required",
+            _tableless_voice,
+            SpeakerEmbeddingRequiredError,
+            r"^this voice is conditioned on a \d+-dim speaker embedding \(gin_channels=\d+\) but the checkpoint has no "
+            r"speaker table: it expects an external speaker embedding \(a YourTTS-style d-vector from a speaker "
+            r"encoder\); pass speaker_embedding=\[\d+ floats\]$",
+        ),
+        BadInput(
+            "undeclared-weight-norm-pair", _undeclared_pair, KeyMappingError,
+            r"^text_encoder\.project\.weight_g and text_encoder\.project\.weight_v: the file stores this layer as a "
+            r"weight-norm pair, but the format's YAML declares no weight norm for it, so the dim the pair was made "
+            r"with is unknown; declare it \(weight_norm: in the component adapter\) or fold the pair",
+        ),
+    ]
+
+
 CORPUS: tuple[BadInput, ...] = (
     *_file_cases(),
     *_format_cases(),
     *_config_disagreement_cases(),
     *_config_field_cases(),
     *_resolution_cases(),
+    *_trust_cases(),
     *_synthesis_cases(),
 )

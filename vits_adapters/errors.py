@@ -100,6 +100,10 @@ class InvalidInputError(VitsAdapterError, ValueError):
     """A call's input is unusable: empty token sequence, bad speaker id, unknown symbols, bad option value."""
 
 
+class SpeakerEmbeddingRequiredError(InvalidInputError):
+    """The voice is conditioned on an external speaker embedding (a d-vector) and none was passed."""
+
+
 class SilentOutputError(VitsAdapterError):
     """Synthesized audio is silent, too short, or not finite."""
 

@@ -174,6 +174,7 @@ def from_pretrained(
         allowed_globals=raw.allowed_globals,
         revision=located.revision,
         files=tuple(str(p) for p in (located.weights, located.config) if p is not None),
+        speaker_embedding_size=resolved.hparams.gin_channels if resolved.hparams.external_speaker else 0,
     )
     return Voice(
         generator=generator,

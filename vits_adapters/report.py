@@ -50,6 +50,7 @@ class LoadReport:
     allowed_globals: tuple[str, ...] = ()
     revision: str | None = None
     files: tuple[str, ...] = ()
+    speaker_embedding_size: int = 0  # > 0: conditioned on an external speaker embedding of this size (no table)
 
     @property
     def complete(self) -> bool:
@@ -89,6 +90,11 @@ class LoadReport:
             lines.append(f"  cast {n} tensor(s) {cast}")
         for name, why in sorted(self.assumed.items()):
             lines.append(f"  ASSUMED {name}: {why} (no config gives it; pass config= to be exact)")
+        if self.speaker_embedding_size:
+            lines.append(
+                f"  NEEDS an external {self.speaker_embedding_size}-dim speaker embedding (a d-vector): the model is "
+                "speaker-conditioned but the checkpoint has no speaker table; pass speaker_embedding= to synthesize"
+            )
         if self.allowed_globals:
             lines.append(f"  pickle globals allowed by trust_pickle: {', '.join(self.allowed_globals)}")
         for label, keys in (("MISSING", self.missing), ("UNEXPECTED", self.unexpected), ("MIS-SHAPED", self.mismatched)):

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from .audio import Audio, assert_audible
-from .errors import InvalidInputError
+from .errors import InvalidInputError, SpeakerEmbeddingRequiredError
 from .model.hparams import VitsHParams
 from .model.vits import InferenceStages, VitsGenerator
 from .report import LoadReport
@@ -113,6 +113,26 @@ class Voice:
             raise InvalidInputError(f"speaker_id must be an integer in 0..{n - 1}, got {speaker_id!r}")
         return torch.tensor([speaker_id], device=self.device)
 
+    def _check_embedding(self, embedding: Sequence[float] | torch.Tensor | None) -> torch.Tensor | None:
+        gin = self.config.gin_channels
+        if not self.config.external_speaker:
+            if embedding is not None:
+                raise InvalidInputError(
+                    "this voice takes no external speaker embedding"
+                    + (f" (it has {self.config.n_speakers} speakers: pass speaker_id)" if self.config.multi_speaker else "")
+                )
+            return None
+        if embedding is None:
+            raise SpeakerEmbeddingRequiredError(
+                f"this voice is conditioned on a {gin}-dim speaker embedding (gin_channels={gin}) but the checkpoint "
+                "has no speaker table: it expects an external speaker embedding (a YourTTS-style d-vector from a "
+                f"speaker encoder); pass speaker_embedding=[{gin} floats]"
+            )
+        vector = torch.as_tensor(embedding, dtype=torch.float32, device=self.device).reshape(-1)
+        if vector.numel() != gin or not bool(torch.isfinite(vector).all()):
+            raise InvalidInputError(f"speaker_embedding must hold {gin} finite floats, got {vector.numel()} values")
+        return vector.unsqueeze(0)
+
     @property
     def device(self) -> torch.device:
         """The generator's device."""
@@ -128,6 +148,7 @@ class Voice:
         text: str | None,
         token_ids: Sequence[int] | None,
         speaker_id: int | None,
+        embedding: Sequence[float] | torch.Tensor | None,
         scales: dict[str, float | None],
         seed: int | None,
         *,
@@ -137,6 +158,7 @@ class Voice:
             raise InvalidInputError("pass exactly one of text or token_ids")
         ids = self._check_tokens(self.encode(text) if text is not None else token_ids)
         speakers = self._check_speaker(speaker_id)
+        vector = self._check_embedding(embedding)
         generator = torch.Generator(device=self.device)
         if seed is not None:
             generator.manual_seed(seed)
@@ -149,6 +171,7 @@ class Voice:
                 speaker_ids=speakers,
                 generator=generator,
                 decode=decode,
+                speaker_embedding=vector,
                 **chosen,
             )
 
@@ -158,6 +181,7 @@ class Voice:
         *,
         token_ids: Sequence[int] | None = None,
         speaker_id: int | None = None,
+        speaker_embedding: Sequence[float] | torch.Tensor | None = None,
         noise_scale: float | None = None,
         noise_scale_w: float | None = None,
         length_scale: float | None = None,
@@ -169,15 +193,19 @@ class Voice:
         Scales left as None take the checkpoint's configured defaults (transformers' ``noise_scale``,
         ``noise_scale_duration`` and ``1 / speaking_rate``), else VITS's 0.667, 0.8 and 1.0.
 
+        ``speaker_embedding`` (``gin_channels`` floats) is required by, and only accepted for, a voice conditioned on
+        speakers without a speaker table of its own (an external d-vector, YourTTS-style).
+
         With ``seed`` the output is reproducible. With ``check`` (default) silent or non-finite output raises
         :class:`SilentOutputError`.
 
         Raises:
             InvalidInputError: neither or both of text/token_ids, unknown symbols, ids or speaker out of range.
+            SpeakerEmbeddingRequiredError: the voice expects an external speaker embedding and none was passed.
             SilentOutputError: the waveform is silent, too short or not finite.
         """
         scales = {"noise_scale": noise_scale, "noise_scale_w": noise_scale_w, "length_scale": length_scale}
-        stages = self._infer(text, token_ids, speaker_id, scales, seed, decode=True)
+        stages = self._infer(text, token_ids, speaker_id, speaker_embedding, scales, seed, decode=True)
         waveform = stages.waveform[0, 0].float().cpu().numpy()
         audio = Audio(waveform, self.sample_rate)
         if check:
@@ -190,6 +218,7 @@ class Voice:
         *,
         token_ids: Sequence[int] | None = None,
         speaker_id: int | None = None,
+        speaker_embedding: Sequence[float] | torch.Tensor | None = None,
         noise_scale: float | None = None,
         noise_scale_w: float | None = None,
         length_scale: float | None = None,
@@ -216,10 +245,11 @@ class Voice:
         if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or chunk_frames < 1:
             raise InvalidInputError(f"chunk_frames must be a positive integer, got {chunk_frames!r}")
         scales = {"noise_scale": noise_scale, "noise_scale_w": noise_scale_w, "length_scale": length_scale}
-        stages = self._infer(text, token_ids, speaker_id, scales, seed, decode=False)
-        speakers = self._check_speaker(speaker_id)
+        stages = self._infer(text, token_ids, speaker_id, speaker_embedding, scales, seed, decode=False)
+        vector = self._check_embedding(speaker_embedding)
         with torch.inference_mode():
-            g = self.generator.speaker_embedding(speakers)
+            speakers = self._check_speaker(speaker_id)
+            g = self.generator.speaker_embedding(speakers) if vector is None else vector.unsqueeze(-1)
         chunks = decode_in_chunks(
             self.generator.decoder,
             stages.z,  # batch of one: every frame is inside the utterance, so no mask is needed

@@ -94,6 +94,11 @@ class VitsHParams:
         """True when the model has a speaker embedding table."""
         return self.n_speakers > 1
 
+    @property
+    def external_speaker(self) -> bool:
+        """True when the model is conditioned on speakers (gin_channels > 0) but has no table to look them up."""
+        return self.gin_channels > 0 and not self.multi_speaker
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""
         data = asdict(self)

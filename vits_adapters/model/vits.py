@@ -184,16 +184,19 @@ class VitsGenerator(nn.Module):
         length_scale: float = 1.0,
         generator: torch.Generator | None = None,
         decode: bool = True,
+        speaker_embedding: torch.Tensor | None = None,
     ) -> InferenceStages:
         """Run text-to-speech for a batch of token ids ``[b, t]``; returns every stage's output.
 
         Noise is drawn only from ``generator`` (or torch's default generator when None). With ``decode=False``
         the decoder is skipped (``waveform`` is None), for callers that decode ``z`` themselves, e.g. in chunks.
+        ``speaker_embedding`` ``[b, gin_channels]`` conditions a voice that has no speaker table of its own
+        (an external d-vector, YourTTS-style) in place of ``speaker_ids``.
         """
         if lengths is None:
             lengths = torch.full((token_ids.size(0),), token_ids.size(1), dtype=torch.long, device=token_ids.device)
         hidden, prior_mean, prior_log_std, text_mask = self.text_encoder(token_ids, lengths)
-        g = self.speaker_embedding(speaker_ids)
+        g = self.speaker_embedding(speaker_ids) if speaker_embedding is None else speaker_embedding.unsqueeze(-1)
         log_durations = self.duration_predictor(
             hidden,
             text_mask,
