@@ -127,6 +127,7 @@ class VitsGenerator(nn.Module):
                 hp.sdp_filter_channels or hp.hidden_channels,
                 hp.dp_kernel_size,
                 hp.sdp_n_flows,
+                hp.sdp_post_n_flows,
                 hp.sdp_dds_layers,
                 hp.sdp_num_bins,
                 hp.sdp_tail_bound,
