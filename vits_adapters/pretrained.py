@@ -112,10 +112,11 @@ def from_pretrained(
     if strict:
         check_unmapped(renamed.unmapped, spec)
     info = _config_info(config, located.config, spec.config_reader, detection.unwrapped.embedded_config)
+    # Read the hyperparameters before dropping the posterior encoder, so its sizes come from its tensors too.
+    resolved = resolve_hparams(renamed.shapes(), info)
     if inference_only:
         renamed = drop_targets(renamed, "posterior_encoder.", _POSTERIOR_DROP_REASON)
     with_posterior = not inference_only and (info is None or info.has_posterior_encoder)
-    resolved = resolve_hparams(renamed.shapes(), info)
     dims = {rule.modules.pattern: rule.dim for rule in spec.weight_norm_rules}
     # Strict loading fills every tensor, so the model is built on the meta device with no initialisation at all.
     with meta_device_without_init() if strict else torch.device("cpu"):
