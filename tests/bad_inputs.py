@@ -204,6 +204,17 @@ def _synth(voice: str, *args: Any, **kwargs: Any) -> Builder:
     return build
 
 
+def _fewer_posterior_flows_written_as(fmt: str) -> Builder:
+    """Our layout with the last of 4 posterior flows removed (3 left), then written as ``fmt``."""
+    def build(tmp_path: Path, sources: Sources) -> Call:
+        folder = edit_weights(copy_of(sources, "vits-adapters", tmp_path), "vits-adapters", lambda state: [
+            state.pop(key) for key in sorted(state) if key.startswith("duration_predictor.post_flows.4.")])
+        edit_json(folder / "config.json", _set("hparams", "sdp_post_n_flows", value=3))
+        voice = from_pretrained(folder)
+        return lambda: voice.save_pretrained(tmp_path / "out", format=fmt)
+    return build
+
+
 def _call(make: Callable[[Path, Sources], Any]) -> Builder:
     return lambda tmp_path, sources: lambda: make(tmp_path, sources)
 
@@ -310,6 +321,11 @@ def _config_disagreement_cases() -> list[BadInput]:
         BadInput(
             "vits-adapters-n-vocab-disagrees", _config("vits-adapters", _set("hparams", "n_vocab", value=vocab)),
             ConfigMismatchError, mismatch.format(field="n_vocab", given=vocab, actual=MULTI_VOCAB),
+        ),
+        BadInput(  # VitsConfig has one count for both chains of the stochastic duration predictor
+            "transformers-num-flows-disagrees", _config("transformers", _set("duration_predictor_num_flows", value=3)),
+            ConfigMismatchError, mismatch.format(field="sdp_n_flows", given=3, actual=4)
+            + r"  sdp_post_n_flows: config says 3, tensors say 4\n",
         ),
     ]
 
@@ -425,6 +441,8 @@ def _resolution_cases() -> list[BadInput]:
         BadInput("unknown-format-name", _call(lambda t, s: from_pretrained(s.dirs["vits-original"], format="vits-orignal")), UnknownNameError, r"^unknown format 'vits-orignal'; known formats: vits-original"),
         BadInput("wrong-format-name", _call(lambda t, s: from_pretrained(s.dirs["vits-original"] / "G_1.pth", format="transformers")), FormatDetectionError, r"G_1\.pth: no known checkpoint format matches\. Each candidate and why it was rejected:\n  transformers: expected a flat dict of tensors; found entries: iteration, learning_rate, model, optimizer\n"),
         BadInput("unknown-save-format", _call(lambda t, s: s.single_voice.save_pretrained(t / "out", format="onnx")), SpecError, r"^cannot write format 'onnx'; choose one of vits-adapters, vits-original, transformers, piper, coqui$"),
+        BadInput("vits-original-cannot-write-3-posterior-flows", _fewer_posterior_flows_written_as("vits-original"), SpecError, r"^the original VITS layout cannot represent these hyperparameters \(its code hard-codes them\):\n  sdp_post_n_flows=3 \(original: 4\)$"),
+        BadInput("transformers-cannot-write-unequal-flow-counts", _fewer_posterior_flows_written_as("transformers"), SpecError, r"^transformers' VitsModel cannot represent this voice:\n  sdp_n_flows=4, sdp_post_n_flows=3 \(VitsConfig has one field for them: duration_predictor_num_flows\)$"),
         BadInput("unknown-weight-norm-mode", _call(lambda t, s: from_pretrained(s.single_dir, weight_norm="folded")), InvalidInputError, r"^weight_norm must be one of \('fold', 'keep', 'as-stored'\), got 'folded'$"),
         BadInput("several-vits-checkpoints", _several(("G_100.pth", "G_200.pth"), "vits-original"), FormatDetectionError, r"several candidate checkpoint files match 'G_\*\.pth':\n  G_100\.pth\n  G_200\.pth\nPass the file you want as the source\.$"),
         BadInput("several-piper-checkpoints", _several(("epoch=1.ckpt", "epoch=2.ckpt"), "piper"), FormatDetectionError, r"several candidate checkpoint files match '\*\.ckpt':\n  epoch=1\.ckpt\n  epoch=2\.ckpt"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -112,6 +113,22 @@ def test_a_coqui_voice_writes_back_and_coqui_loads_it_strictly(name, coqui_model
     with torch.no_grad():
         out = real.inference(torch.tensor([ids]), aux_input=aux)["model_outputs"]
     torch.testing.assert_close(out, coqui_infer(model, ids, speaker_id=speaker)["o"], atol=2e-6, rtol=0)
+
+
+@pytest.mark.parametrize("use_sdp", [True, False])
+def test_a_duration_predictor_coqui_left_unconditioned_loads_and_matches(use_sdp, tmp_path):
+    """condition_dp_on_speaker=False: Coqui's stochastic predictor has no speaker input, its deterministic one an unused one."""
+    base = CASES["multi"]
+    case = dataclasses.replace(
+        base, name="multi-uncond", model_args={**base.model_args, "condition_dp_on_speaker": False, "use_sdp": use_sdp}
+    )
+    model = build_coqui(case, seed=4)
+    assert any(key.startswith("duration_predictor.cond.") for key in model.state_dict()) == (not use_sdp)
+    voice = from_pretrained(_save(tmp_path, model, case))
+    assert voice.report.complete and voice.config.dp_condition_on_speaker is False
+    ids = typical_token_ids(case, 2)
+    ours = voice.generator.infer(torch.tensor([ids]), speaker_ids=torch.tensor([2]), noise_scale=0.0, noise_scale_w=0.0)
+    _assert_matches(coqui_infer(model, ids, speaker_id=2), ours)
 
 
 def test_only_coqui_voices_can_be_written_as_coqui(original_dirs, tmp_path):

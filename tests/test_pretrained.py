@@ -281,6 +281,18 @@ def test_inference_only_drops_the_posterior_encoder_with_a_reason(peers, single_
     torch.testing.assert_close(_wave(voice, ids), peer_infer(peers["single"], ids)["o"], atol=2e-6, rtol=0)
 
 
+def test_inference_only_reads_the_posterior_sizes_from_the_tensors_it_drops(peers, single_dir, tmp_path):
+    """A bare G_*.pth (no config): the dropped posterior encoder's tensors still give its sizes."""
+    (tmp_path / "G_1.pth").write_bytes((single_dir / "G_1.pth").read_bytes())
+    voice = from_pretrained(tmp_path / "G_1.pth", inference_only=True)
+    posterior = peers["single"].enc_q
+    assert voice.config.spec_channels == CASES["single"].spec_channels == posterior.pre.in_channels
+    assert voice.config.posterior_n_layers == len(posterior.enc.in_layers)
+    assert voice.config.posterior_kernel_size == posterior.enc.in_layers[0].kernel_size[0]
+    for name in ("spec_channels", "posterior_n_layers", "posterior_kernel_size"):
+        assert voice.report.hparams_provenance[name] == "shapes", name
+
+
 def test_an_inference_only_voice_saves_and_reloads_without_the_posterior_encoder(single_dir, tmp_path):
     voice = from_pretrained(single_dir, inference_only=True)
     voice.save_pretrained(tmp_path / "lean")

@@ -149,7 +149,7 @@ TRANSFORMERS_FIELDS: dict[str, tuple[str, ...]] = {
     "wavenet_dilation_rate": ("flow_dilation_rate", "posterior_dilation_rate"),
     "duration_predictor_filter_channels": ("dp_filter_channels",),
     "duration_predictor_kernel_size": ("dp_kernel_size",),
-    "duration_predictor_num_flows": ("sdp_n_flows",),
+    "duration_predictor_num_flows": ("sdp_n_flows", "sdp_post_n_flows"),
     "duration_predictor_flow_bins": ("sdp_num_bins",),
     "duration_predictor_tail_bound": ("sdp_tail_bound",),
     "depth_separable_num_layers": ("sdp_dds_layers",),

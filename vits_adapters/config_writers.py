@@ -30,6 +30,7 @@ _ORIGINAL_FIXED = {
     "dp_filter_channels": 256,
     "dp_kernel_size": 3,
     "sdp_n_flows": 4,
+    "sdp_post_n_flows": 4,
     "sdp_num_bins": 10,
     "sdp_tail_bound": 5.0,
     "sdp_dds_layers": 3,
@@ -146,8 +147,11 @@ def transformers_config(voice: Voice) -> dict[str, Any]:
     problems = []
     if hp.resblock != "1":
         problems.append(f"resblock={hp.resblock!r} (VitsHifiGan implements only resblock '1')")
-    if hp.flow_kernel_size != hp.posterior_kernel_size or hp.flow_dilation_rate != hp.posterior_dilation_rate:
-        problems.append("different flow and posterior WaveNet kernels/dilations (VitsConfig has one of each)")
+    values = hp.to_dict()
+    for name, targets in TRANSFORMERS_FIELDS.items():
+        if len({repr(values[target]) for target in targets}) > 1:
+            held = ", ".join(f"{target}={values[target]!r}" for target in targets)
+            problems.append(f"{held} (VitsConfig has one field for them: {name})")
     if not hasattr(voice.generator, "posterior_encoder"):
         problems.append("no posterior encoder (loaded with inference_only=True); VitsModel always has one")
     if hp.sdp_filter_channels not in (None, hp.hidden_channels):
@@ -158,7 +162,6 @@ def transformers_config(voice: Voice) -> dict[str, Any]:
         problems.append("an unconditioned duration predictor (VitsModel conditions it on the speaker)")
     if problems:
         raise SpecError("transformers' VitsModel cannot represent this voice:\n" + format_keys(problems))
-    values = hp.to_dict()
     config: dict[str, Any] = {"model_type": "vits", "architectures": ["VitsModel"]}
     for name, targets in TRANSFORMERS_FIELDS.items():
         value = values[targets[0]]

@@ -129,13 +129,14 @@ def from_pretrained(
     if strict:
         check_unmapped(renamed.unmapped, spec)
     info = _config_info(config, located.config, spec.config_reader, detection.unwrapped.embedded_config)
-    if inference_only:
-        renamed = drop_targets(renamed, "posterior_encoder.", _POSTERIOR_DROP_REASON)
-    with_posterior = not inference_only and (info is None or info.has_posterior_encoder)
+    # Read the hyperparameters before dropping the posterior encoder, so its sizes come from its tensors too.
     try:
         resolved = resolve_hparams(renamed.shapes(), info)
     except StateDictMismatchError as err:  # a tensor every generator has is absent: name it as the file would
         raise err.named(renamed.names) from None
+    if inference_only:
+        renamed = drop_targets(renamed, "posterior_encoder.", _POSTERIOR_DROP_REASON)
+    with_posterior = not inference_only and (info is None or info.has_posterior_encoder)
     dims, mode = spec.weight_norm_dims, weight_norm
     if weight_norm == "as-stored":
         dims = _stored_pair_dims(renamed, spec)

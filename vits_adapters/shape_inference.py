@@ -81,8 +81,16 @@ def infer_from_shapes(shapes: Mapping[str, Shape]) -> dict[str, Any]:
         out["gin_channels"] = shapes["decoder.cond.weight"][1] if "decoder.cond.weight" in shapes else 0
 
     out["use_sdp"] = "duration_predictor.flows.0.translate" in shapes
+    if out["use_sdp"] and out["gin_channels"]:
+        # A stochastic predictor has a speaker input exactly when it is conditioned (Coqui drops it otherwise);
+        # Coqui's deterministic one keeps an unused input either way, so only its config can tell.
+        out["dp_condition_on_speaker"] = "duration_predictor.cond.weight" in shapes
     if out["use_sdp"]:
-        out["sdp_n_flows"] = _count(shapes, r"duration_predictor\.flows\.(\d+)\.conv_pre\.weight") - 1
+        # Index 0 of both chains is the affine flow (no convolutions), so the spline flows sit at 1..n.
+        out["sdp_n_flows"] = max(_count(shapes, r"duration_predictor\.flows\.(\d+)\.conv_pre\.weight") - 1, 0)
+        out["sdp_post_n_flows"] = max(
+            _count(shapes, r"duration_predictor\.post_flows\.(\d+)\.conv_pre\.weight") - 1, 0
+        )
         out["sdp_num_bins"] = (_need(shapes, "duration_predictor.flows.1.conv_proj.weight")[0] + 1) // 3
         out["sdp_dds_layers"] = _count(shapes, r"duration_predictor\.conv_dds\.convs_dilated\.(\d+)\.weight")
         out["dp_kernel_size"] = _need(shapes, "duration_predictor.conv_dds.convs_dilated.0.weight")[2]

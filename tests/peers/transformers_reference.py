@@ -81,12 +81,17 @@ def _log_durations(model: VitsModel, ids: list[int], speaker_id: int | None) -> 
 
 
 def build(case: HFCase, seed: int = 0) -> VitsModel:
-    """A seeded, sensitive, eval-mode VitsModel whose durations are a few frames per token."""
-    torch.manual_seed(seed)  # transformers' own init draws from the global RNG; ours is redrawn below anyway
-    model = VitsModel(case.config()).eval()
-    _redraw(model, torch.Generator().manual_seed(seed))
-    speaker = 0 if model.config.num_speakers > 1 else None
-    logw = _log_durations(model, typical_ids(model.config, 0), speaker)
+    """A seeded, sensitive, eval-mode VitsModel whose durations are a few frames per token.
+
+    transformers' own initialisation (and the SDP's reverse pass) draw from the global RNG, so they run on a fork
+    of it, seeded with ``seed``: the same seed gives the same model, and the caller's RNG is left untouched.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = VitsModel(case.config()).eval()
+        _redraw(model, torch.Generator().manual_seed(seed))
+        speaker = 0 if model.config.num_speakers > 1 else None
+        logw = _log_durations(model, typical_ids(model.config, 0), speaker)
     shift = math.log(3.0) - logw.mean().item()
     with torch.no_grad():
         predictor = model.duration_predictor

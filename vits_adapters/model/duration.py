@@ -83,8 +83,9 @@ class ConvFlow(nn.Module):
 class StochasticDurationPredictor(nn.Module):
     """Flow-based duration predictor; inference runs its flows in reverse from Gaussian noise.
 
-    ``flows`` is [ElementwiseAffine, ConvFlow x n_flows]; the ``post_*`` modules model the posterior
-    and are used in training only, as is ``flows[1]``, which the reverse pass skips.
+    ``flows`` is [ElementwiseAffine, ConvFlow x n_flows] and ``post_flows`` [ElementwiseAffine, ConvFlow x
+    post_n_flows]; the ``post_*`` modules model the posterior and are used in training only, as is ``flows[1]``,
+    which the reverse pass skips.
     """
 
     def __init__(
@@ -93,6 +94,7 @@ class StochasticDurationPredictor(nn.Module):
         channels: int,
         kernel_size: int,
         n_flows: int,
+        post_n_flows: int,
         dds_layers: int,
         num_bins: int,
         tail_bound: float,
@@ -111,7 +113,7 @@ class StochasticDurationPredictor(nn.Module):
         self.post_conv_dds = DilatedDepthSeparableConv(channels, kernel_size, dds_layers)
         self.post_flows = nn.ModuleList([ElementwiseAffine(2)])
         self.post_flows.extend(
-            ConvFlow(channels, kernel_size, dds_layers, num_bins, tail_bound) for _ in range(4)
+            ConvFlow(channels, kernel_size, dds_layers, num_bins, tail_bound) for _ in range(post_n_flows)
         )
 
     def forward(

@@ -54,6 +54,7 @@ class VitsHParams:
     dp_condition_on_speaker: bool = True  # Coqui can leave the duration predictor unconditioned
     sdp_filter_channels: int | None = None  # None: the hidden size (original); Coqui fixes it at 192
     sdp_n_flows: int = 4
+    sdp_post_n_flows: int = 4  # posterior (training-only) flows; transformers ties it to sdp_n_flows
     sdp_num_bins: int = 10
     sdp_tail_bound: float = 5.0
     sdp_dds_layers: int = 3

@@ -80,6 +80,8 @@ class VitsGenerator(nn.Module):
         hp = hparams
         self.hparams = hp
         gin = hp.gin_channels
+        # An unconditioned stochastic predictor has no speaker input; the deterministic one keeps it (Coqui).
+        dp_gin = gin if hp.dp_condition_on_speaker or not hp.use_sdp else 0
         self.text_encoder = TextEncoder(
             hp.n_vocab,
             hp.inter_channels,
@@ -125,14 +127,15 @@ class VitsGenerator(nn.Module):
                 hp.sdp_filter_channels or hp.hidden_channels,
                 hp.dp_kernel_size,
                 hp.sdp_n_flows,
+                hp.sdp_post_n_flows,
                 hp.sdp_dds_layers,
                 hp.sdp_num_bins,
                 hp.sdp_tail_bound,
-                gin,
+                dp_gin,
             )
         else:
             self.duration_predictor = DurationPredictor(
-                hp.hidden_channels, hp.dp_filter_channels, hp.dp_kernel_size, gin, hp.dp_layer_norm_eps
+                hp.hidden_channels, hp.dp_filter_channels, hp.dp_kernel_size, dp_gin, hp.dp_layer_norm_eps
             )
         if hp.multi_speaker:
             self.embed_speaker = nn.Embedding(hp.n_speakers, hp.gin_channels)
