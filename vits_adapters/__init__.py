@@ -14,6 +14,7 @@ from .errors import (
     SilentOutputError,
     SpecError,
     StateDictMismatchError,
+    UnknownConfigFieldError,
     UnknownNameError,
     VitsAdapterError,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "SpecError",
     "StateDictMismatchError",
     "TensorRecord",
+    "UnknownConfigFieldError",
     "UnknownNameError",
     "VitsAdapterError",
     "VitsGenerator",
