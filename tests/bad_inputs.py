@@ -46,6 +46,7 @@ from vits_adapters import (
     SpeakerEmbeddingRequiredError,
     SpecError,
     StateDictMismatchError,
+    UnknownConfigFieldError,
     UnknownNameError,
     VitsAdapterError,
     from_pretrained,
@@ -330,7 +331,23 @@ def _config_disagreement_cases() -> list[BadInput]:
     ]
 
 
+def _piper_hyper_parameter(name: str, value: Any) -> Builder:
+    def build(tmp_path: Path, sources: Sources) -> Call:
+        folder = copy_of(sources, "piper", tmp_path)
+        path = folder / WEIGHTS_FILE["piper"]
+        content = torch.load(path, weights_only=True)
+        content["hyper_parameters"][name] = value
+        torch.save(content, path)
+        return _load(folder)
+    return build
+
+
 def _config_field_cases() -> list[BadInput]:
+    unknown = (
+        r"config field\(s\) neither read nor known to be inert \(they may change the voice\):\n  {field}\n"
+        r"fix the config \(remove or correct the field\), or pass strict=False \(CLI: --no-strict\) to load anyway "
+        r"and see the field\(s\) in the report$"
+    )
     return [
         BadInput(
             "vits-original-config-missing-model-section", _config("vits-original", _delete("model")),
@@ -338,7 +355,27 @@ def _config_field_cases() -> list[BadInput]:
         ),
         BadInput(
             "vits-original-config-extra-field", _config("vits-original", _set("model", "use_magic", value=True)),
-            SpecError, r"\[model\]: unknown field\(s\) use_magic; this is not an original VITS generator config",
+            UnknownConfigFieldError, unknown.format(field=r"model\.use_magic"),
+        ),
+        BadInput(
+            "vits-original-config-extra-data-field", _config("vits-original", _set("data", "use_magic", value=True)),
+            UnknownConfigFieldError, unknown.format(field=r"data\.use_magic"),
+        ),
+        BadInput(
+            "transformers-config-extra-field", _config("transformers", _set("use_magic", value=True)),
+            UnknownConfigFieldError, unknown.format(field="use_magic"),
+        ),
+        BadInput(
+            "piper-config-extra-hyper-parameter", _piper_hyper_parameter("use_magic", True),
+            UnknownConfigFieldError, unknown.format(field=r"hyper_parameters\.use_magic"),
+        ),
+        BadInput(
+            "coqui-config-extra-model-args-field", _config("coqui", _set("model_args", "use_magic", value=True)),
+            UnknownConfigFieldError, unknown.format(field=r"model_args\.use_magic"),
+        ),
+        BadInput(
+            "coqui-config-extra-audio-field", _config("coqui", _set("audio", "use_magic", value=True)),
+            UnknownConfigFieldError, unknown.format(field=r"audio\.use_magic"),
         ),
         BadInput(
             "vits-original-config-wrong-type", _config("vits-original", _set("model", "hidden_channels", value="48")),

@@ -15,6 +15,7 @@ from .errors import (
     SilentOutputError,
     SpecError,
     StateDictMismatchError,
+    UnknownConfigFieldError,
     UnknownNameError,
     VitsAdapterError,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "SpecError",
     "StateDictMismatchError",
     "TensorRecord",
+    "UnknownConfigFieldError",
     "UnknownNameError",
     "VitsAdapterError",
     "VitsGenerator",

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .config_fields import COQUI_INERT, ORIGINAL_INERT, PIPER_INERT, TRANSFORMERS_INERT, ignored_fields
 from .errors import ConfigMismatchError, SpecError, UnknownNameError
 from .model.hparams import check_hparam_types
 
-# Original VITS `model` section entries that never reach the generator (see FORMATS.md 1.1).
-_ORIGINAL_UNUSED_MODEL_FIELDS = {"n_layers_q": "posterior layers are hard-coded to 16", "use_spectral_norm": "discriminator only"}
 _ORIGINAL_MODEL_FIELDS = {
     "inter_channels": int,
     "hidden_channels": int,
@@ -30,6 +29,7 @@ _ORIGINAL_MODEL_FIELDS = {
     "gin_channels": int,
     "use_sdp": bool,
 }
+_ORIGINAL_DATA_FIELDS = ("sampling_rate", "filter_length", "n_speakers", "hop_length", "text_cleaners", "add_blank", "cleaned_text")
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ConfigInfo:
     hparams: dict[str, Any]
     text: dict[str, Any] = field(default_factory=dict)
     checks: dict[str, Any] = field(default_factory=dict)  # e.g. hop_length, compared with the decoder
-    ignored: dict[str, str] = field(default_factory=dict)  # field -> why it does not shape the generator
+    ignored: dict[str, str] = field(default_factory=dict)  # field as written in the file -> why it is not read
     source: str = ""
     has_posterior_encoder: bool = True  # False for a voice saved after loading with inference_only=True
     synthesis: dict[str, float] = field(default_factory=dict)  # default noise_scale, noise_scale_w, length_scale
@@ -56,24 +56,31 @@ def _typed(section: Mapping[str, Any], name: str, kind: Any, where: str) -> Any:
     return value
 
 
-def read_original_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
-    """Original VITS trainer config: ``{"train": ..., "data": ..., "model": ...}``."""
+def read_original_config(data: Mapping[str, Any], source: str = "config", *, strict: bool = True) -> ConfigInfo:
+    """Original VITS trainer config: ``{"train": ..., "data": ..., "model": ...}``; ``strict`` refuses unknown fields."""
     if not isinstance(data, Mapping) or not isinstance(data.get("model"), Mapping):
         raise SpecError(f"{source}: an original VITS config needs a 'model' section (and usually 'data' and 'train')")
     model = data["model"]
+    section = data.get("data", {})
+    for name in ("data", "train"):
+        if not isinstance(data.get(name, {}), Mapping):
+            raise SpecError(f"{source}: field '{name}' must be a mapping")
+    ignored = ignored_fields(
+        [
+            ("", data, ("train", "data", "model"), {}),
+            ("train.", data.get("train", {}), (), ORIGINAL_INERT["train"]),
+            ("data.", section, _ORIGINAL_DATA_FIELDS, ORIGINAL_INERT["data"]),
+            ("model.", model, _ORIGINAL_MODEL_FIELDS, ORIGINAL_INERT["model"]),
+        ],
+        source=source,
+        strict=strict,
+    )
     where = f"{source} [model]"
-    unknown = sorted(set(model) - set(_ORIGINAL_MODEL_FIELDS) - set(_ORIGINAL_UNUSED_MODEL_FIELDS))
-    if unknown:
-        raise SpecError(f"{where}: unknown field(s) {', '.join(unknown)}; this is not an original VITS generator config")
     hparams = {name: _typed(model, name, kind, where) for name, kind in _ORIGINAL_MODEL_FIELDS.items() if name in model}
     if "resblock" in hparams:
         hparams["resblock"] = str(hparams["resblock"])
-    ignored = {f"model.{k}": why for k, why in _ORIGINAL_UNUSED_MODEL_FIELDS.items() if k in model}
     checks: dict[str, Any] = {}
     text: dict[str, Any] = {}
-    section = data.get("data", {})
-    if not isinstance(section, Mapping):
-        raise SpecError(f"{source}: field 'data' must be a mapping")
     where = f"{source} [data]"
     if "sampling_rate" in section:
         hparams["sampling_rate"] = _typed(section, "sampling_rate", int, where)
@@ -95,8 +102,11 @@ def read_original_config(data: Mapping[str, Any], source: str = "config") -> Con
     return ConfigInfo(hparams=hparams, text=text, checks=checks, ignored=ignored, source=source)
 
 
-def read_own_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
-    """Our saved form: ``{"format": "vits-adapters", "hparams": {...}, "text": {...}}``."""
+def read_own_config(data: Mapping[str, Any], source: str = "config", *, strict: bool = True) -> ConfigInfo:
+    """Our saved form: ``{"format": "vits-adapters", "hparams": {...}, "text": {...}}``.
+
+    ``strict`` is taken for a uniform reader signature only: our own layout has no foreign fields to let through.
+    """
     if not isinstance(data, Mapping) or data.get("format") != "vits-adapters" or not isinstance(data.get("hparams"), Mapping):
         raise SpecError(f"{source}: not a vits-adapters config (needs \"format\": \"vits-adapters\" and an 'hparams' mapping)")
     unknown = sorted(set(data) - {"format", "hparams", "text", "source", "library", "components", "source_config"})
@@ -163,17 +173,15 @@ TRANSFORMERS_FIXED: dict[str, Any] = {
     "use_bias": True,
     "layer_norm_eps": 1e-5,
 }
-# Training-only or synthesis-default fields, accepted without shaping the generator.
-_TRANSFORMERS_INERT = {
-    "layerdrop", "hidden_dropout", "attention_dropout", "activation_dropout", "initializer_range", "wavenet_dropout",
-    "duration_predictor_dropout", "speaking_rate", "noise_scale", "noise_scale_duration",
-}
+_TRANSFORMERS_SYNTHESIS = ("speaking_rate", "noise_scale", "noise_scale_duration")
 
 
-def read_transformers_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
-    """transformers ``VitsConfig`` JSON (``"model_type": "vits"``)."""
+def read_transformers_config(data: Mapping[str, Any], source: str = "config", *, strict: bool = True) -> ConfigInfo:
+    """transformers ``VitsConfig`` JSON (``"model_type": "vits"``); ``strict`` refuses unknown fields."""
     if not isinstance(data, Mapping) or data.get("model_type") != "vits":
         raise SpecError(f"{source}: not a transformers VITS config (needs \"model_type\": \"vits\")")
+    read = {"model_type", *TRANSFORMERS_FIELDS, *TRANSFORMERS_FIXED, *_TRANSFORMERS_SYNTHESIS}
+    ignored = ignored_fields([("", data, read, TRANSFORMERS_INERT)], source=source, strict=strict)
     hparams: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for name, targets in TRANSFORMERS_FIELDS.items():
@@ -196,8 +204,6 @@ def read_transformers_config(data: Mapping[str, Any], source: str = "config") ->
     for name, key in (("noise_scale", "noise_scale"), ("noise_scale_duration", "noise_scale_w")):
         if isinstance(data.get(name), (int, float)):
             text[key] = data[name]
-    known = set(TRANSFORMERS_FIELDS) | set(TRANSFORMERS_FIXED) | _TRANSFORMERS_INERT
-    ignored = {name: "not used by the generator" for name in data if name not in known}
     return ConfigInfo(hparams=hparams, synthesis=text, ignored=ignored, source=source)
 
 
@@ -215,12 +221,17 @@ def plain_value(value: Any) -> Any:
     return value
 
 
-def read_piper_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
-    """Piper: Lightning ``hyper_parameters`` (``data["embedded"]``) and/or the voice's ``.onnx.json`` (``data["file"]``)."""
+def read_piper_config(data: Mapping[str, Any], source: str = "config", *, strict: bool = True) -> ConfigInfo:
+    """Piper: Lightning ``hyper_parameters`` (``data["embedded"]``) and/or the voice's ``.onnx.json`` (``data["file"]``).
+
+    ``strict`` refuses unknown ``hyper_parameters`` fields.
+    """
     training = {k: plain_value(v) for k, v in (data.get("embedded") or {}).items()}
     voice = data.get("file") or {}
     if not training and not voice:
         raise SpecError(f"{source}: a Piper checkpoint needs its hyper_parameters or the voice's .onnx.json")
+    read = {*_PIPER_MODEL_FIELDS, "filter_length", "hop_length"}
+    ignored = ignored_fields([("hyper_parameters.", training, read, PIPER_INERT)], source=source, strict=strict)
     hparams: dict[str, Any] = {}
     for name, value in training.items():
         if name in _PIPER_MODEL_FIELDS and value is not None:
@@ -256,7 +267,6 @@ def read_piper_config(data: Mapping[str, Any], source: str = "config") -> Config
             synthesis[key] = float(inference[name])
     text_keys = ("phoneme_id_map", "espeak", "phoneme_type", "vowel_clusters")
     text = {"piper": {k: voice[k] for k in text_keys if k in voice}} if voice.get("phoneme_id_map") else {}
-    ignored = {f"hyper_parameters.{k}": "training setting" for k in training if k not in _PIPER_MODEL_FIELDS}
     return ConfigInfo(hparams=hparams, text=text, checks=checks, ignored=ignored, source=source, synthesis=synthesis)
 
 
@@ -286,6 +296,12 @@ COQUI_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Coqui features the reference generator does not have: a true value cannot be represented.
 _COQUI_UNSUPPORTED = ("use_language_embedding", "use_d_vector_file", "interpolate_z")
+_COQUI_SYNTHESIS = ("inference_noise_scale", "inference_noise_scale_dp", "length_scale")
+_COQUI_TEXT = ("characters", "add_blank", "use_phonemes", "text_cleaner", "enable_eos_bos_chars")
+_COQUI_READ_TOP = ("model_args", "audio", "speakers", *_COQUI_TEXT)
+_COQUI_READ_ARGS = (
+    *COQUI_FIELDS, *_COQUI_UNSUPPORTED, *_COQUI_SYNTHESIS, "use_speaker_embedding", "num_speakers", "encoder_sample_rate"
+)
 
 
 def _coqui_speaker_count(config: Mapping[str, Any]) -> int | None:
@@ -299,13 +315,28 @@ def _coqui_speaker_count(config: Mapping[str, Any]) -> int | None:
     return len(names) if isinstance(names, list) and names else None
 
 
-def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> ConfigInfo:
-    """Coqui ``VitsConfig``: the checkpoint's embedded ``config`` (``data["embedded"]``) or config.json (``data["file"]``)."""
+def read_coqui_config(data: Mapping[str, Any], source: str = "config", *, strict: bool = True) -> ConfigInfo:
+    """Coqui ``VitsConfig``: the checkpoint's embedded ``config`` (``data["embedded"]``) or config.json (``data["file"]``).
+
+    ``strict`` refuses unknown fields.
+    """
     wrapped = "embedded" in data or "file" in data
     config = (data.get("embedded") or data.get("file")) if wrapped else data
     if not isinstance(config, Mapping) or not isinstance(config.get("model_args"), Mapping):
         raise SpecError(f"{source}: a Coqui VITS config needs a 'model_args' section")
     args = config["model_args"]
+    audio = config.get("audio") or {}
+    if not isinstance(audio, Mapping):
+        raise SpecError(f"{source}: field 'audio' must be a mapping")
+    ignored = ignored_fields(
+        [
+            ("", config, _COQUI_READ_TOP, COQUI_INERT[""]),
+            ("model_args.", args, _COQUI_READ_ARGS, COQUI_INERT["model_args"]),
+            ("audio.", audio, ("sample_rate", "hop_length"), COQUI_INERT["audio"]),
+        ],
+        source=source,
+        strict=strict,
+    )
     hparams: dict[str, Any] = {}
     labels: dict[str, str] = {}
     for name, targets in COQUI_FIELDS.items():
@@ -326,7 +357,6 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> Config
         raise SpecError(f"{source}: the reference VITS generator has no equivalent of: {', '.join(unsupported)}")
     hparams["dp_layer_norm_eps"] = 1e-4  # Coqui's deterministic predictor normalises with eps 1e-4
     checks: dict[str, Any] = {}
-    audio = config.get("audio") or {}
     if audio.get("sample_rate") is not None:
         hparams["sampling_rate"] = audio["sample_rate"]
         labels["sampling_rate"] = "audio.sample_rate"
@@ -334,18 +364,17 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config") -> Config
     if audio.get("hop_length") is not None:
         checks["hop_length"] = audio["hop_length"]
     synthesis = {}
-    for name, key in (("inference_noise_scale", "noise_scale"), ("inference_noise_scale_dp", "noise_scale_w"),
-                      ("length_scale", "length_scale")):
+    for name, key in zip(_COQUI_SYNTHESIS, ("noise_scale", "noise_scale_w", "length_scale")):
         if isinstance(args.get(name), (int, float)):
             synthesis[key] = float(args[name])
-    text_keys = ("characters", "add_blank", "use_phonemes", "text_cleaner", "enable_eos_bos_chars")
-    text = {"coqui": {k: config[k] for k in text_keys if k in config}} if config.get("characters") else {}
+    text = {"coqui": {k: config[k] for k in _COQUI_TEXT if k in config}} if config.get("characters") else {}
     return ConfigInfo(
-        hparams=hparams, text=text, checks=checks, source=source, synthesis=synthesis, original=dict(config)
+        hparams=hparams, text=text, checks=checks, ignored=ignored, source=source, synthesis=synthesis,
+        original=dict(config),
     )
 
 
-CONFIG_READERS: dict[str, Callable[[Mapping[str, Any], str], ConfigInfo]] = {
+CONFIG_READERS: dict[str, Callable[..., ConfigInfo]] = {
     "vits-original": read_original_config,
     "vits-adapters": read_own_config,
     "transformers": read_transformers_config,
@@ -362,11 +391,17 @@ def read_json(path: str | Path) -> Any:
         raise SpecError(f"{path}: cannot read the config as JSON ({err})") from err
 
 
-def read_config(reader: str, config: Mapping[str, Any] | str | Path, source: str | None = None) -> ConfigInfo:
-    """Parse ``config`` (a dict or a JSON file path) with the named reader."""
+def read_config(
+    reader: str, config: Mapping[str, Any] | str | Path, source: str | None = None, *, strict: bool = True
+) -> ConfigInfo:
+    """Parse ``config`` (a dict or a JSON file path) with the named reader.
+
+    ``strict`` (default) refuses fields that are neither read nor known to be inert (UnknownConfigFieldError);
+    with ``strict=False`` they are recorded in ``ConfigInfo.ignored`` as unknown.
+    """
     if reader not in CONFIG_READERS:
         raise UnknownNameError(f"unknown config reader {reader!r}; known: {', '.join(sorted(CONFIG_READERS))}")
     if isinstance(config, (str, Path)):
         source = source or str(config)
         config = read_json(config)
-    return CONFIG_READERS[reader](config, source or "config")
+    return CONFIG_READERS[reader](config, source or "config", strict=strict)

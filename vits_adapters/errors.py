@@ -30,6 +30,14 @@ class SpecError(VitsAdapterError, ValueError):
     """A YAML spec or config is malformed: unknown field, bad pattern, wrong type."""
 
 
+class UnknownConfigFieldError(SpecError):
+    """A config holds fields that are neither read nor known to be inert; ``.fields`` names them as written."""
+
+    def __init__(self, message: str, *, fields: Iterable[str]) -> None:
+        self.fields = sorted(fields)
+        super().__init__(message)
+
+
 class ManifestError(SpecError):
     """A regression manifest is malformed: the message names the case and the field."""
 

@@ -47,15 +47,15 @@ _POSTERIOR_DROP_REASON = "posterior encoder: used in training and voice conversi
 
 
 def _config_info(
-    config: Mapping[str, Any] | str | Path | None, found: Path | None, reader: str, embedded: Any
+    config: Mapping[str, Any] | str | Path | None, found: Path | None, reader: str, embedded: Any, *, strict: bool
 ) -> ConfigInfo | None:
     given = config if config is not None else found
     if embedded is not None:  # hyperparameters stored inside the checkpoint, plus any config file
         data = read_json(given) if isinstance(given, (str, Path)) else given
-        return read_config(reader, {"embedded": embedded, "file": data}, str(given or "checkpoint"))
+        return read_config(reader, {"embedded": embedded, "file": data}, str(given or "checkpoint"), strict=strict)
     if given is None:
         return None
-    return read_config(reader, given, None if isinstance(given, Mapping) else str(given))
+    return read_config(reader, given, None if isinstance(given, Mapping) else str(given), strict=strict)
 
 
 def from_pretrained(
@@ -85,8 +85,9 @@ def from_pretrained(
         weight_norm: ``"fold"`` (plain weights, inference), ``"keep"`` (parametrized weight norm on every layer the
             format declares, fine-tuning) or ``"as-stored"`` (each layer as the file stores it: a (g, v) pair stays
             that pair, a plain weight stays plain; what ``vits-adapters convert`` uses, so pairs are never re-split).
-        strict: refuse any missing, unexpected or mis-shaped tensor (default). ``False`` loads what fits and
-            lists the gaps in the report.
+        strict: refuse any missing, unexpected or mis-shaped tensor and any config field that is neither read
+            nor known to be inert (default). ``False`` loads what fits and lists the gaps and unknown fields in
+            the report.
         device: where the generator lives.
         trust_pickle: allow the small allowlist of harmless pickle types (paths, numpy scalars) in ``.pth``/``.ckpt``.
         inference_only: drop the posterior encoder (training and voice conversion only), with that reason in
@@ -100,6 +101,7 @@ def from_pretrained(
     Raises:
         CheckpointNotFoundError, CheckpointReadError, FormatDetectionError, KeyMappingError,
         ConfigMismatchError, StateDictMismatchError, SpecError: each says what was wrong and what to do.
+        UnknownConfigFieldError: (a SpecError) a config field neither read nor known to be inert, with strict.
         InvalidInputError: an unknown or unsupported ``dtype``.
 
     Example:
@@ -128,7 +130,7 @@ def from_pretrained(
     renamed = rename_state_dict(detection.unwrapped.state_dict, spec)
     if strict:
         check_unmapped(renamed.unmapped, spec)
-    info = _config_info(config, located.config, spec.config_reader, detection.unwrapped.embedded_config)
+    info = _config_info(config, located.config, spec.config_reader, detection.unwrapped.embedded_config, strict=strict)
     # Read the hyperparameters before dropping the posterior encoder, so its sizes come from its tensors too.
     try:
         resolved = resolve_hparams(renamed.shapes(), info)
@@ -165,6 +167,7 @@ def from_pretrained(
         weight_norm=weight_norm,
         strict=strict,
         ignored_entries=detection.unwrapped.ignored,
+        config_ignored=dict(info.ignored) if info else {},
         missing=outcome.missing,
         unexpected=outcome.unexpected,
         mismatched=outcome.mismatched,

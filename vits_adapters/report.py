@@ -31,7 +31,7 @@ class TensorRecord:
 
 @dataclass(frozen=True)
 class LoadReport:
-    """Everything a load did: source, format, tensor records, hyperparameter provenance and any gaps."""
+    """Everything a load did: source, format, tensor records, config fields not read, hparam provenance, gaps."""
 
     format: str
     source: str
@@ -40,6 +40,7 @@ class LoadReport:
     weight_norm: str
     strict: bool = True
     ignored_entries: dict[str, str] = field(default_factory=dict)
+    config_ignored: dict[str, str] = field(default_factory=dict)  # config field as written in the file -> reason
     missing: tuple[str, ...] = ()
     unexpected: tuple[str, ...] = ()
     mismatched: tuple[str, ...] = ()
@@ -86,6 +87,11 @@ class LoadReport:
             lines.append(f"  dropped {n} tensor(s): {reason}")
         for entry, reason in sorted(self.ignored_entries.items()):
             lines.append(f"  ignored container entry '{entry}': {reason}")
+        by_reason: dict[str, list[str]] = {}
+        for name, reason in sorted(self.config_ignored.items()):
+            by_reason.setdefault(reason, []).append(name)
+        for reason, names in sorted(by_reason.items()):
+            lines.append(f"  config field(s) not read [{reason}]: {', '.join(names)}")
         for cast, n in sorted(self.casts.items()):
             lines.append(f"  cast {n} tensor(s) {cast}")
         for name, why in sorted(self.assumed.items()):
