@@ -2,6 +2,7 @@
 
 from .audio import Audio, AudioCheck, assert_audible, check_audio
 from .errors import (
+    AmbiguousConfigError,
     CheckpointNotFoundError,
     CheckpointReadError,
     ConfigMismatchError,
@@ -30,6 +31,7 @@ from .report import LoadReport, TensorRecord
 from .voice import Voice
 
 __all__ = [
+    "AmbiguousConfigError",
     "Audio",
     "AudioCheck",
     "CheckpointNotFoundError",

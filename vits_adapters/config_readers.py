@@ -355,7 +355,6 @@ def read_coqui_config(data: Mapping[str, Any], source: str = "config", *, strict
         unsupported.remove("interpolate_z")  # interpolation only acts with an encoder sample rate
     if unsupported:
         raise SpecError(f"{source}: the reference VITS generator has no equivalent of: {', '.join(unsupported)}")
-    hparams["dp_layer_norm_eps"] = 1e-4  # Coqui's deterministic predictor normalises with eps 1e-4
     checks: dict[str, Any] = {}
     if audio.get("sample_rate") is not None:
         hparams["sampling_rate"] = audio["sample_rate"]

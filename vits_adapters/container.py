@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from torch import Tensor
 
+from .nested_tensors import iter_tensors
 from .spec import ContainerSpec
 
 
@@ -19,6 +20,7 @@ class Unwrapped:
     location: str  # "" for a bare state dict, else the container key
     ignored: dict[str, str]
     embedded_config: Any = None  # the container's hyperparameter entry, when the spec names one
+    assumed: dict[str, str] = field(default_factory=dict)  # choices the container did not settle (for the report)
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -36,13 +38,23 @@ def unwrap(obj: Any, container: ContainerSpec) -> tuple[Unwrapped | None, str]:
             inner = obj[key]
             if not _is_state_dict(inner):
                 return None, f"entry '{key}' is not a flat dict of tensors"
-            ignored = {}
+            ignored, assumed = {}, {}
             for other in obj:
                 if other in (key, container.config_key):
                     continue
-                ignored[str(other)] = container.ignore.get(str(other), "not part of the generator's weights")
+                if str(other) in container.ignore:
+                    ignored[str(other)] = container.ignore[str(other)]
+                elif held := sum(1 for _ in iter_tensors(obj[other])):
+                    # Tensors the layout does not name: maybe an EMA copy of the generator, maybe another model.
+                    ignored[str(other)] = f"holds {held} tensor(s) this layout does not name; NOT loaded"
+                    assumed[f"container entry '{other}'"] = (
+                        f"not the generator: its weights were taken from '{key}', as the layout stores them "
+                        f"('{other}' holds {held} tensors, e.g. an EMA copy); extract it yourself to load it instead"
+                    )
+                else:
+                    ignored[str(other)] = "holds no tensors (metadata the layout does not name)"
             embedded = obj.get(container.config_key) if container.config_key else None
-            return Unwrapped(dict(inner), key, ignored, embedded), ""
+            return Unwrapped(dict(inner), key, ignored, embedded, assumed), ""
     if container.bare_allowed and _is_state_dict(obj):
         return Unwrapped(dict(obj), "", {}), ""
     wanted = " or ".join(repr(k) for k in container.state_dict_keys) or "a flat dict of tensors"

@@ -19,6 +19,7 @@ from .pretrained import from_pretrained
 from .registry import get_format
 from .report import LoadReport
 from .spectrogram import write_spectrogram_png
+from .text import TextFrontend
 from .voice import Voice
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ DEMO_HPARAMS = VitsHParams(
     use_sdp=True,
     sampling_rate=16000,
 )
-TEXT_SETTINGS = {"cleaners": ["basic_cleaners"], "add_blank": True}
+# The original VITS symbol table, named explicitly: only the original layout implies it without saying so.
+TEXT_SETTINGS = TextFrontend.original_vits(cleaners=("basic_cleaners",), add_blank=True).to_dict()
 _BIAS_SCALE = 0.02
 _NORM_SCALE = 0.05
 _OTHER_SCALE = 0.1

@@ -38,6 +38,10 @@ class UnknownConfigFieldError(SpecError):
         super().__init__(message)
 
 
+class AmbiguousConfigError(SpecError):
+    """Several config files beside a checkpoint could be its config, and they differ."""
+
+
 class ManifestError(SpecError):
     """A regression manifest is malformed: the message names the case and the field."""
 

@@ -23,7 +23,7 @@ from .page_release import release_pages
 from .precision import cast_decoder, resolve_dtype
 from .registry import all_formats, get_format
 from .report import LoadReport
-from .resolve import resolve_source
+from .resolve import find_config, resolve_source
 from .shape_inference import resolve_hparams
 from .spec import UNDECLARED, FormatSpec, declared_dim
 from .voice import Voice
@@ -130,10 +130,12 @@ def from_pretrained(
     renamed = rename_state_dict(detection.unwrapped.state_dict, spec)
     if strict:
         check_unmapped(renamed.unmapped, spec)
-    info = _config_info(config, located.config, spec.config_reader, detection.unwrapped.embedded_config, strict=strict)
+    # The config is looked for only now: which files can be a config depends on the layout just detected.
+    config_file = find_config(located.folder, spec) if config is None else None
+    info = _config_info(config, config_file, spec.config_reader, detection.unwrapped.embedded_config, strict=strict)
     # Read the hyperparameters before dropping the posterior encoder, so its sizes come from its tensors too.
     try:
-        resolved = resolve_hparams(renamed.shapes(), info)
+        resolved = resolve_hparams(renamed.shapes(), info, spec.fixed)
     except StateDictMismatchError as err:  # a tensor every generator has is absent: name it as the file would
         raise err.named(renamed.names) from None
     if inference_only:
@@ -172,12 +174,12 @@ def from_pretrained(
         unexpected=outcome.unexpected,
         mismatched=outcome.mismatched,
         hparams_provenance=resolved.provenance,
-        assumed=resolved.assumed,
+        assumed={**resolved.assumed, **detection.unwrapped.assumed},
         source_forms=form_counts(renamed, spec.weight_norm_rules),
         casts=outcome.casts,
         allowed_globals=raw.allowed_globals,
         revision=located.revision,
-        files=tuple(str(p) for p in (located.weights, located.config) if p is not None),
+        files=tuple(str(p) for p in (located.weights, config if isinstance(config, (str, Path)) else config_file) if p),
         speaker_embedding_size=resolved.hparams.gin_channels if resolved.hparams.external_speaker else 0,
     )
     return Voice(

@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import CheckpointNotFoundError, FormatDetectionError
+from .errors import AmbiguousConfigError, CheckpointNotFoundError, FormatDetectionError
 from .hub import fetch_snapshot, is_repo_id, revision_of
 from .spec import FormatSpec
 
@@ -19,7 +19,7 @@ class ResolvedSource:
     """Local paths for one checkpoint, and where they came from."""
 
     weights: Path
-    config: Path | None
+    folder: Path  # where the config and extra files beside the weights are looked for
     repo_id: str | None = None
     revision: str | None = None
     extras: dict[str, Path] = field(default_factory=dict)  # e.g. tokenizer files beside the weights
@@ -55,13 +55,25 @@ def _pick_weights(folder: Path, specs: list[FormatSpec]) -> Path:
     )
 
 
-def _find_config(folder: Path, specs: list[FormatSpec]) -> Path | None:
-    for spec in specs:
-        for pattern in spec.config_files:
-            hits = sorted(p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatch(p.name, pattern))
-            if hits:
-                return hits[0]
-    return None
+def find_config(folder: Path, spec: FormatSpec) -> Path | None:
+    """The config file of ``spec``'s layout beside the weights; chosen once the format is known.
+
+    Raises:
+        AmbiguousConfigError: several files match the layout's config patterns and their contents differ.
+    """
+    hits = [
+        path
+        for pattern in spec.config_files
+        for path in sorted(p for p in folder.iterdir() if p.is_file() and fnmatch.fnmatch(p.name, pattern))
+    ]
+    hits = list(dict.fromkeys(hits))
+    if len({path.read_bytes() for path in hits}) > 1:
+        raise AmbiguousConfigError(
+            f"{folder}: several config files could belong to this {spec.name} checkpoint and they differ:\n"
+            + "\n".join(f"  {path.name}" for path in hits)
+            + "\nPass the right one with config=..., or remove the others."
+        )
+    return hits[0] if hits else None
 
 
 def resolve_source(
@@ -74,7 +86,7 @@ def resolve_source(
     token: str | bool | None = None,
     force_download: bool = False,
 ) -> ResolvedSource:
-    """Locate the weights and config for ``source``, downloading only the files the candidate formats name.
+    """Locate the weights for ``source``, downloading only the files the candidate formats name.
 
     Raises:
         CheckpointNotFoundError: nothing at ``source`` locally or on the Hub (or not cached while offline).
@@ -100,11 +112,8 @@ def resolve_source(
     else:
         raise CheckpointNotFoundError(f"{source}: no such file or folder, and it is not a Hub repo id (org/name)")
     weights = _pick_weights(folder, specs) if path.is_dir() else path
-    config = _find_config(folder, specs)
     resolved_revision = revision_of(folder) if repo_id else None
     extra_patterns = tuple(p for spec in specs for p in spec.extra_files)
     extras = {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and _matches(p.name, extra_patterns)}
-    logger.info("weights %s, config %s", weights, config)
-    return ResolvedSource(
-        weights=weights, config=config, repo_id=repo_id, revision=resolved_revision, extras=extras
-    )
+    logger.info("weights %s", weights)
+    return ResolvedSource(weights=weights, folder=folder, repo_id=repo_id, revision=resolved_revision, extras=extras)

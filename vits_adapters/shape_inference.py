@@ -18,10 +18,16 @@ _ASSUMPTIONS = {
     "sampling_rate": "22050 Hz (original VITS default)",
     "upsample_rates": "each upsample kernel size // 2 (the HiFi-GAN convention)",
     "resblock_dilation_sizes": "the standard dilations for the resblock type",
-    "flow_dilation_rate": "1 (original VITS)",
-    "posterior_dilation_rate": "1 (original VITS)",
-    "p_dropout": "0.1 (unused at inference)",
 }
+# Fields neither tensors nor every config give, the original VITS value assumed for each, and when it matters.
+_CONVENTIONS: dict[str, tuple[str, Any]] = {
+    "flow_dilation_rate": ("1 (original VITS)", lambda v, posterior: True),
+    "posterior_dilation_rate": ("1 (original VITS)", lambda v, posterior: posterior),
+    "sdp_tail_bound": ("5.0 (original VITS)", lambda v, posterior: v["use_sdp"]),
+    "dp_layer_norm_eps": ("1e-5 (original VITS)", lambda v, posterior: not v["use_sdp"]),
+    "dp_condition_on_speaker": ("True (original VITS)", lambda v, posterior: v["gin_channels"] > 0),
+}
+_UNCONFIRMED = "the layout was recognised from its key names; no config confirms it"
 
 
 @dataclass(frozen=True)
@@ -116,8 +122,13 @@ def _standard_dilations(resblock: str, per_block: tuple[int, ...]) -> tuple[tupl
     return tuple(base[:n] if n <= len(base) else tuple(1 + 2 * i for i in range(n)) for n in per_block)
 
 
-def resolve_hparams(shapes: Mapping[str, Shape], config: ConfigInfo | None) -> ResolvedHParams:
-    """Combine shapes and config; any field both determine must agree.
+def resolve_hparams(
+    shapes: Mapping[str, Shape], config: ConfigInfo | None, fixed: Mapping[str, tuple[Any, str]] | None = None
+) -> ResolvedHParams:
+    """Combine shapes, config and the layout's ``fixed`` facts (its YAML); any field two sources give must agree.
+
+    A fixed fact is provenance "format", and ASSUMED when no config confirms the layout. Any other field that
+    matters and that no source gives is ASSUMED with the original VITS value.
 
     Raises:
         ConfigMismatchError: a config value disagrees with the tensors (names the field and both values).
@@ -168,11 +179,19 @@ def resolve_hparams(shapes: Mapping[str, Shape], config: ConfigInfo | None) -> R
             f"{source} disagrees with the checkpoint's tensors:\n  " + "\n  ".join(mismatches)
             + "\nPass the config that belongs to these weights (config=...)."
         )
-    defaults = {f.name for f in fields(VitsHParams)}
-    for name, why in _ASSUMPTIONS.items():
-        if name not in values and name in defaults and name not in ("p_dropout", "flow_dilation_rate", "posterior_dilation_rate"):
+    for name, (value, why) in (fixed or {}).items():
+        if name not in values:
+            values[name] = value
+            provenance[name] = "format"
+            if config is None:
+                assumed[name] = f"{value!r}: {why} ({_UNCONFIRMED})"
+    posterior = "posterior_encoder.conv_pre.weight" in shapes
+    for name, (why, matters) in _CONVENTIONS.items():
+        if name not in values and matters(values, posterior):
             assumed[name] = why
-    known = defaults - {"extra"}
+    if "sampling_rate" not in values:
+        assumed["sampling_rate"] = _ASSUMPTIONS["sampling_rate"]
+    known = {f.name for f in fields(VitsHParams)} - {"extra"}
     hparams = VitsHParams(**{k: v for k, v in values.items() if k in known})
     for name in assumed:
         provenance[name] = "assumed"

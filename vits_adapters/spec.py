@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
@@ -123,6 +123,8 @@ class FormatSpec:
     components: tuple[ComponentAdapter, ...]
     drop: tuple[DropRule, ...]
     path: Path
+    # Hyperparameters the layout's code hard-codes where no tensor shows them: name -> (value, why).
+    fixed: dict[str, tuple[Any, str]] = field(default_factory=dict)
 
     @property
     def rename_rules(self) -> tuple[RenameRule, ...]:
@@ -355,6 +357,19 @@ def parse_format(path: Path, adapters_dir: Path) -> FormatSpec:
         components=tuple(components),
         drop=tuple(_parse_drop(r, path, f"drop[{i}]") for i, r in enumerate(fields.get("drop", list, []))),
         path=path,
+        fixed=_parse_fixed(fields.get("fixed", dict, {}), path),
     )
     fields.finish()
     return spec
+
+
+def _parse_fixed(raw: dict[str, Any], path: Path) -> dict[str, tuple[Any, str]]:
+    fixed = {}
+    for name, item in raw.items():
+        entry = _Fields(item, path, f"fixed.{name}")
+        if "value" not in item:
+            raise SpecError(f"{path}: missing required field 'fixed.{name}.value'")
+        fixed[str(name)] = (item["value"], entry.get("why", str, required=True))
+        entry.seen.add("value")
+        entry.finish()
+    return fixed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,22 +18,31 @@ from .model.chunked import DEFAULT_CHUNK_FRAMES, decode_in_chunks, decoder_conte
 from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
 
 
-def _frontend(hparams: VitsHParams, settings: dict[str, Any], files: dict[str, Path]) -> TextFrontend | None:
+def _frontend(
+    hparams: VitsHParams, settings: dict[str, Any], files: dict[str, Path], format: str
+) -> tuple[TextFrontend | None, str]:
+    """The voice's text front-end, and what was assumed to pick it ("" when it was read from the files)."""
     if "symbols" in settings or settings.get("kind") in ("symbols", "transformers", "piper", "coqui"):
-        return TextFrontend.from_dict(settings)
+        return TextFrontend.from_dict(settings), ""
     if "piper" in settings:
-        return TextFrontend.from_piper_config(settings["piper"])
+        return TextFrontend.from_piper_config(settings["piper"]), ""
     if "coqui" in settings:
-        return TextFrontend.from_coqui_config(settings["coqui"])
+        return TextFrontend.from_coqui_config(settings["coqui"]), ""
     if "vocab.json" in files:
-        return TextFrontend.from_transformers_files(files["vocab.json"], files.get("tokenizer_config.json"))
-    if hparams.n_vocab == len(ORIGINAL_VITS_SYMBOLS):
-        # The original trainer keeps its symbol table in code; 178 entries means that table.
-        return TextFrontend.original_vits(
-            cleaners=tuple(settings.get("cleaners", ("english_cleaners2",))),
-            add_blank=bool(settings.get("add_blank", True)),
+        return TextFrontend.from_transformers_files(files["vocab.json"], files.get("tokenizer_config.json")), ""
+    if format == "vits-original" and hparams.n_vocab == len(ORIGINAL_VITS_SYMBOLS):
+        # The original trainer keeps its symbol table in code; only its layout, with 178 entries, means that table.
+        cleaners = tuple(settings.get("cleaners", ("english_cleaners2",)))
+        add_blank = bool(settings.get("add_blank", True))
+        guessed = [] if "cleaners" in settings else [f"cleaners {list(cleaners)}"]
+        guessed += [] if "add_blank" in settings else [f"add_blank={add_blank}"]
+        # With the trainer's config beside it, the table is the layout's own; without, the text settings are guesses.
+        why = (
+            "the original VITS 178-symbol table (the trainer keeps it in code) with "
+            f"{' and '.join(guessed)} (the ljs_base config's)" if guessed else ""
         )
-    return None
+        return TextFrontend.original_vits(cleaners=cleaners, add_blank=add_blank), why
+    return None, ""
 
 
 # Where each layout keeps the symbol table that text is encoded with.
@@ -58,9 +68,9 @@ class Voice:
         source_config: dict[str, Any] | None = None,
     ) -> None:
         self.generator = generator
-        self.report = report
         self.text_settings = dict(text_settings or {})
-        self.frontend = _frontend(generator.hparams, self.text_settings, dict(text_files or {}))
+        self.frontend, assumed = _frontend(generator.hparams, self.text_settings, dict(text_files or {}), report.format)
+        self.report = replace(report, assumed={**report.assumed, "text_frontend": assumed}) if assumed else report
         self.synthesis_defaults = {**_SYNTHESIS_DEFAULTS, **(synthesis_defaults or {})}
         self.source_config = dict(source_config or {})  # {"format", "config"}: lets a layout be written back
 
