@@ -37,6 +37,7 @@ from tests.bad_input_sources import (
 )
 
 from vits_adapters import (
+    AmbiguousConfigError,
     CheckpointNotFoundError,
     CheckpointReadError,
     ConfigMismatchError,
@@ -531,8 +532,22 @@ def _undeclared_pair(tmp_path: Path, sources: Sources) -> Any:
     return lambda: from_pretrained(tmp_path / "ours")
 
 
+def _two_piper_configs(tmp_path: Path, sources: Sources) -> Any:
+    """A Piper checkpoint with its voice config and, beside it, the original trainer's (different) config.json."""
+    folder = tmp_path / "piper"
+    shutil.copytree(sources.dirs["piper"], folder)
+    (folder / "config.json").rename(folder / "voice.onnx.json")
+    shutil.copy(sources.dirs["vits-original"] / "config.json", folder / "config.json")
+    return lambda: from_pretrained(folder)
+
+
 def _trust_cases() -> list[BadInput]:
     return [
+        BadInput(
+            "piper-two-differing-configs", _two_piper_configs, AmbiguousConfigError,
+            r"piper: several config files could belong to this piper checkpoint and they differ:\n  voice\.onnx\.json\n"
+            r"  config\.json\nPass the right one with config=\.\.\., or remove the others\.$",
+        ),
         BadInput(
             "speaker-embedding-required",
             _tableless_voice,

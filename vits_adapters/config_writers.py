@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from .config_readers import COQUI_FIELDS, TRANSFORMERS_FIELDS, TRANSFORMERS_FIXED, plain_value
+from .config_reader_coqui import COQUI_FIELDS
+from .config_readers import TRANSFORMERS_FIELDS, TRANSFORMERS_FIXED, plain_value
 from .errors import SpecError, format_keys
 from .model.hparams import VitsHParams
 

@@ -12,7 +12,8 @@ from typing import Any
 import torch
 
 from .checkpoint import read_checkpoint
-from .config_readers import ConfigInfo, read_config, read_json
+from .config_info import ConfigInfo
+from .config_readers import read_config, read_json
 from .convert import RenamedStateDict, check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
 from .detect import detect_format
 from .errors import InvalidInputError, StateDictMismatchError

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .config_readers import ConfigInfo
+from .config_info import ConfigInfo
 from .errors import ConfigMismatchError, StateDictMismatchError
 from .model.hparams import VitsHParams
 
