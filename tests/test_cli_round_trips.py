@@ -14,13 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from tests.checkpoint_edits import effective_weights
 from tests.peers.coqui_reference import CASES as COQUI_CASES
 from tests.peers.coqui_reference import build_coqui, coqui_checkpoint, coqui_config
 
 from vits_adapters import from_pretrained
 from vits_adapters.checkpoint import read_checkpoint
 from vits_adapters.cli import main
-from vits_adapters.weight_norm import fold_weight_norm, group_weight_keys, weight_keys
+from vits_adapters.weight_norm import group_weight_keys, weight_keys
 
 FORMATS = ["vits-original", "transformers", "piper", "coqui", "vits-adapters"]
 WEIGHTS = {"vits-original": "G_0.pth", "transformers": "model.safetensors", "piper": "generator.ckpt",
@@ -90,15 +91,6 @@ def sources(original_dirs, tmp_path_factory) -> dict[str, Path]:
     return folders
 
 
-def _effective(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    out = dict(state)
-    for prefix, form in group_weight_keys(state).items():
-        if form != "plain":
-            g_key, v_key = weight_keys(prefix, form)
-            out[weight_keys(prefix, "plain")[0]] = fold_weight_norm(out.pop(g_key), out.pop(v_key), 0, key=g_key)
-    return out
-
-
 PAIRS = list(itertools.permutations(FORMATS, 2))
 
 
@@ -124,6 +116,6 @@ def test_cli_round_trip_keeps_every_stored_pair(source, middle, sources, tmp_pat
     for key in kept:
         assert torch.equal(after[key], before[key]), key
     if resplit:
-        expected, returned = _effective(before), _effective(after)
+        expected, returned = effective_weights(before), effective_weights(after)
         for key, tensor in expected.items():
             torch.testing.assert_close(returned[key], tensor, atol=1e-6, rtol=1e-6)

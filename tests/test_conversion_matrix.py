@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.checkpoint_edits import effective_weights
 from tests.peers.piper_reference import CASES, typical_token_ids
 
 from vits_adapters import from_pretrained
 from vits_adapters.checkpoint import iter_tensors, read_checkpoint
 from vits_adapters.cli import main
-from vits_adapters.weight_norm import fold_weight_norm, group_weight_keys, weight_keys
 
 TARGETS = ["vits-original", "transformers", "piper", "vits-adapters"]
 
@@ -18,16 +18,6 @@ TARGETS = ["vits-original", "transformers", "piper", "vits-adapters"]
 def _tensors(folder, name):
     content = read_checkpoint(folder / name).content
     return dict(iter_tensors(content["model"] if "model" in content else content.get("state_dict", content)))
-
-
-def _effective(state):
-    """Every weight-norm pair folded to its weight; everything else as stored."""
-    out = dict(state)
-    for prefix, form in group_weight_keys(state).items():
-        if form != "plain":
-            g_key, v_key = weight_keys(prefix, form)
-            out[weight_keys(prefix, "plain")[0]] = fold_weight_norm(out.pop(g_key), out.pop(v_key), 0, key=g_key)
-    return out
 
 
 @pytest.mark.parametrize("middle", [t for t in TARGETS if t != "vits-original"])
@@ -46,8 +36,8 @@ def test_original_through_another_layout_and_back(middle, original_dirs, tmp_pat
             continue
         assert torch.equal(returned[key], tensor), key
     if recomposed:
-        for key, tensor in _effective(original).items():
-            torch.testing.assert_close(_effective(returned)[key], tensor, atol=1e-6, rtol=1e-6)
+        for key, tensor in effective_weights(original).items():
+            torch.testing.assert_close(effective_weights(returned)[key], tensor, atol=1e-6, rtol=1e-6)
 
 
 def test_convert_command_chains_layouts_and_keeps_the_voice(original_dirs, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.checkpoint_edits import load_original, save_original
 from tests.peers.piper_reference import CASES, peer_infer, state_dict_forms, typical_token_ids
 
 import vits_adapters.resolve as resolve_module
@@ -28,16 +29,6 @@ from vits_adapters.local_hub import publish_to_local_cache
 from vits_adapters.weight_norm import unfold_weight_norm
 
 
-def _checkpoint(folder):
-    return torch.load(folder / "G_1.pth", weights_only=True)
-
-
-def _save(tmp_path, checkpoint, config_dir):
-    (tmp_path / "config.json").write_bytes((config_dir / "config.json").read_bytes())
-    torch.save(checkpoint, tmp_path / "G_1.pth")
-    return tmp_path
-
-
 def _wave(voice, ids, speaker=None):
     sid = None if speaker is None else torch.tensor([speaker])
     return voice.generator.infer(torch.tensor([ids]), speaker_ids=sid, noise_scale=0.0, noise_scale_w=0.0).waveform
@@ -46,7 +37,7 @@ def _wave(voice, ids, speaker=None):
 def test_report_accounts_for_every_source_tensor(single_dir):
     voice = from_pretrained(single_dir)
     report = voice.report
-    source_keys = set(_checkpoint(single_dir)["model"])
+    source_keys = set(load_original(single_dir)["model"])
     recorded = [key for record in report.records for key in record.source]
     assert sorted(recorded) == sorted(source_keys)  # each source tensor appears exactly once
     targets = [key for record in report.records for key in record.target]
@@ -73,19 +64,19 @@ def test_report_accounts_for_every_source_tensor(single_dir):
     ids=["missing", "renamed", "mis-shaped", "extra", "flip-index", "two-forms-in-one-layer"],
 )
 def test_broken_checkpoints_raise_naming_the_key(edit, error, named, single_dir, tmp_path):
-    checkpoint = _checkpoint(single_dir)
+    checkpoint = load_original(single_dir)
     edit(checkpoint["model"])
-    folder = _save(tmp_path, checkpoint, single_dir)
+    folder = save_original(tmp_path, checkpoint, single_dir)
     with pytest.raises(error) as caught:
         from_pretrained(folder)
     assert named in str(caught.value)
 
 
 def test_strict_false_is_an_explicit_opt_in_that_still_reports(single_dir, tmp_path):
-    checkpoint = _checkpoint(single_dir)
+    checkpoint = load_original(single_dir)
     del checkpoint["model"]["flow.flows.2.post.bias"]
     checkpoint["model"]["enc_p.extra"] = torch.zeros(3)
-    voice = from_pretrained(_save(tmp_path, checkpoint, single_dir), strict=False)
+    voice = from_pretrained(save_original(tmp_path, checkpoint, single_dir), strict=False)
     assert not voice.report.complete
     # Named as the file stores it (the reference name beside it), not only by the reference generator's name.
     assert voice.report.missing == ("flow.flows.2.post.bias (reference: flow.flows.1.conv_post.bias)",)
@@ -305,9 +296,9 @@ def test_an_inference_only_voice_saves_and_reloads_without_the_posterior_encoder
 
 
 def test_non_finite_weights_are_refused_naming_the_tensors(single_dir, tmp_path):
-    checkpoint = _checkpoint(single_dir)
+    checkpoint = load_original(single_dir)
     checkpoint["model"]["dec.conv_post.weight"][0, 0, 0] = float("nan")
     checkpoint["model"]["enc_p.emb.weight"][3, 1] = float("inf")
     with pytest.raises(CheckpointReadError) as caught:
-        from_pretrained(_save(tmp_path, checkpoint, single_dir), strict=False)
+        from_pretrained(save_original(tmp_path, checkpoint, single_dir), strict=False)
     assert "dec.conv_post.weight" in str(caught.value) and "enc_p.emb.weight" in str(caught.value)

@@ -8,6 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from tests.checkpoint_edits import load_original, save_original
+
 from vits_adapters import KeyMappingError, StateDictMismatchError, from_pretrained
 from vits_adapters.checkpoint import read_checkpoint
 from vits_adapters.demo import _in_memory_voice
@@ -16,43 +18,33 @@ from vits_adapters.registry import get_format
 from vits_adapters.weight_norm import fold_weight_norm, unfold_weight_norm
 
 
-def _checkpoint(folder):
-    return torch.load(folder / "G_1.pth", weights_only=True)
-
-
-def _save(tmp_path, checkpoint, config_dir):
-    (tmp_path / "config.json").write_bytes((config_dir / "config.json").read_bytes())
-    torch.save(checkpoint, tmp_path / "G_1.pth")
-    return tmp_path
-
-
 def test_incomplete_pair_is_named_as_stored(single_dir, tmp_path):
-    checkpoint = _checkpoint(single_dir)
+    checkpoint = load_original(single_dir)
     del checkpoint["model"]["dec.ups.0.weight_g"]
     with pytest.raises(KeyMappingError) as caught:
-        from_pretrained(_save(tmp_path, checkpoint, single_dir))
+        from_pretrained(save_original(tmp_path, checkpoint, single_dir))
     message = str(caught.value)
     assert "missing:\n  dec.ups.0.weight_g (reference: decoder.upsampler.0.weight_g)" in message
     assert "found:\n  dec.ups.0.weight_v (reference: decoder.upsampler.0.weight_v)" in message
 
 
 def test_mis_shaped_tensor_is_named_as_stored(single_dir, tmp_path):
-    checkpoint = _checkpoint(single_dir)
+    checkpoint = load_original(single_dir)
     bias = checkpoint["model"]["enc_p.proj.bias"]
     checkpoint["model"]["enc_p.proj.bias"] = torch.zeros(bias.numel() + 2)
     with pytest.raises(StateDictMismatchError) as caught:
-        from_pretrained(_save(tmp_path, checkpoint, single_dir))
+        from_pretrained(save_original(tmp_path, checkpoint, single_dir))
     assert caught.value.mismatched == [
         f"enc_p.proj.bias (reference: text_encoder.project.bias): source ({bias.numel() + 2},) vs model ({bias.numel()},)"
     ]
 
 
 def test_missing_weight_norm_layer_is_named_in_the_form_the_file_stores_pairs(single_dir, tmp_path):
-    checkpoint = _checkpoint(single_dir)
+    checkpoint = load_original(single_dir)
     for suffix in ("weight_g", "weight_v"):
         del checkpoint["model"][f"dec.resblocks.0.convs2.1.{suffix}"]
     with pytest.raises(StateDictMismatchError) as caught:
-        from_pretrained(_save(tmp_path, checkpoint, single_dir))
+        from_pretrained(save_original(tmp_path, checkpoint, single_dir))
     assert caught.value.missing == [
         "dec.resblocks.0.convs2.1.weight_g and dec.resblocks.0.convs2.1.weight_v "
         "(reference: decoder.resblocks.0.convs2.1.weight)"
@@ -60,10 +52,10 @@ def test_missing_weight_norm_layer_is_named_in_the_form_the_file_stores_pairs(si
 
 
 def test_tensor_shape_inference_needs_is_named_as_stored(single_dir, tmp_path):
-    checkpoint = _checkpoint(single_dir)
+    checkpoint = load_original(single_dir)
     del checkpoint["model"]["enc_p.proj.weight"]
     with pytest.raises(StateDictMismatchError) as caught:
-        from_pretrained(_save(tmp_path, checkpoint, single_dir))
+        from_pretrained(save_original(tmp_path, checkpoint, single_dir))
     assert caught.value.missing == ["enc_p.proj.weight (reference: text_encoder.project.weight)"]
 
 
