@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -108,3 +109,14 @@ def test_generator_has_no_weight_norm_layers_of_its_own():
     assert VitsGenerator(DEMO_HPARAMS).weight_norm_layer_names() == []
     with pytest.raises(ValueError, match="needs weight_norm_dims"):
         VitsGenerator(DEMO_HPARAMS, weight_norm="keep")
+
+
+def test_rename_rule_errors_name_keys_with_the_files_container_prefix():
+    """Piper's keys carry Lightning's 'model_g.' prefix; a rule error names them with it, as the file does."""
+    from vits_adapters.convert import rename_state_dict
+
+    spec = get_format("piper")
+    rule = next(r for r in spec.rename_rules if r.pattern.fullmatch("dec.conv_pre.bias"))
+    twice = replace(spec, components=(replace(spec.components[0], rename=(rule, rule)),))
+    with pytest.raises(KeyMappingError, match=r"\n  model_g\.dec\.conv_pre\.bias \(matches "):
+        rename_state_dict({"model_g.dec.conv_pre.bias": torch.zeros(1)}, twice)

@@ -86,7 +86,7 @@ def rename_state_dict(source: Mapping[str, Tensor], spec: FormatSpec) -> Renamed
             + format_keys(twice)
             + "\nKeep one copy of each tensor (a checkpoint merged from two trainings?)."
         )
-    mapping = map_keys(keyed, spec.rename_rules, spec.drop_rules)
+    mapping = map_keys(keyed, spec.rename_rules, spec.drop_rules, label=lambda key: keyed[key][0])
     tensors = {
         target: apply_reshape(keyed[key][1], mapping.reshapes[key], key) if key in mapping.reshapes else keyed[key][1]
         for key, (target, _) in mapping.renamed.items()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import KeyMappingError, format_keys
@@ -48,10 +48,12 @@ def map_keys(
     drop: Sequence[DropRule] = (),
     *,
     context: Iterable[str] | None = None,
+    label: Callable[[str], str] = str,
 ) -> KeyMapping:
     """Rename ``keys`` with full-match rules (rules never chain) and apply drops.
 
     A rule's ``when`` condition is tested against ``context`` (the whole state dict's keys), by default ``keys``.
+    ``label`` names a key in error messages (e.g. with the container prefix the user's file has).
 
     Raises:
         KeyMappingError: a key matches two rules (or a rule and a drop), two keys map to one target, or an
@@ -70,12 +72,12 @@ def map_keys(
         drop_hits = [rule for rule in drop if rule.pattern.fullmatch(key)]
         if len(rename_hits) + min(len(drop_hits), 1) > 1:
             origins = [rule.origin for rule, _ in rename_hits] + [rule.origin for rule in drop_hits]
-            ambiguous.append(f"{key} (matches {'; '.join(origins)})")
+            ambiguous.append(f"{label(key)} (matches {'; '.join(origins)})")
         elif drop_hits:
             dropped[key] = drop_hits[0].reason
         elif rename_hits:
             rule, match = rename_hits[0]
-            renamed[key] = (_apply_rule(rule, match, key), rule.origin)
+            renamed[key] = (_apply_rule(rule, match, label(key)), rule.origin)
             if rule.reshape:
                 reshapes[key] = rule.reshape
             logger.debug("%s -> %s (%s)", key, renamed[key][0], rule.origin)
@@ -89,7 +91,7 @@ def map_keys(
     by_target: dict[str, list[str]] = {}
     for source, (target, _) in renamed.items():
         by_target.setdefault(target, []).append(source)
-    collisions = [f"{target} <- {', '.join(sorted(sources))}" for target, sources in by_target.items() if len(sources) > 1]
+    collisions = [f"{target} <- {', '.join(sorted(map(label, sources)))}" for target, sources in by_target.items() if len(sources) > 1]
     if collisions:
         raise KeyMappingError(
             f"{len(collisions)} target key(s) would be written by more than one source key:\n" + format_keys(collisions)
