@@ -84,8 +84,8 @@ def write_mms_folder(folder: Path, *, seed: int, small: bool = False) -> Path:
 def write_original_checkpoint(folder: Path, *, seed: int, small: bool = False) -> tuple[Path, Path]:
     """An original-VITS ljs_base-shaped voice (``small``: the demo size) as ``G_*.pth`` + config.json, and the same
     weights in the transformers layout (``folder/transformers``) for transformers to load."""
-    from vits_adapters.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
-    from vits_adapters.model.hparams import VitsHParams
+    from vits_adapters.cli.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
+    from vits_adapters.arch.vits.hparams import VitsHParams
 
     voice = _in_memory_voice(build_random_generator(DEMO_HPARAMS if small else VitsHParams(), seed=seed), seed)
     written = voice.save_pretrained(folder, format="vits-original", weight_norm="legacy")

@@ -65,7 +65,7 @@ def task_load(task: dict) -> dict:
 
 def _synthesizer(impl: str, model, ids: list[int], seed: int):
     if impl == "onnx":
-        from vits_adapters.onnx_synth import run_onnx
+        from vits_adapters.onnx.run import run_onnx
 
         return lambda: run_onnx(model, ids, noise_scale_w=0.0)
     if impl == "ours":
@@ -91,7 +91,7 @@ def _flops(run) -> float:
 def task_synth(task: dict) -> dict:
     torch.set_num_threads(task["threads"])
     if task["impl"] == "onnx":  # an .onnx file exported from the same weights (noise drawn in the graph)
-        from vits_adapters.onnx_synth import load_onnx_session
+        from vits_adapters.onnx.run import load_onnx_session
 
         model = load_onnx_session(task["path"], threads=task["threads"])
     else:
@@ -133,7 +133,7 @@ def task_first_audio(task: dict) -> dict:
 
 
 def task_convert(task: dict) -> dict:
-    from vits_adapters.cli import main
+    from vits_adapters.cli.entry import main
 
     start = time.perf_counter()
     code = main(["--quiet", "convert", task["src"], task["out"], "--to", task["to"], "--overwrite"])

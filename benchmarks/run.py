@@ -105,7 +105,7 @@ def _measure_loads(paths: dict, processes: int) -> dict:
 
 def _export_onnx(mms: str, out: Path) -> str:
     """The MMS voice exported with ``vits-adapters export-onnx`` (verified against PyTorch by the export itself)."""
-    from vits_adapters.cli import main
+    from vits_adapters.cli.entry import main
 
     if main(["--quiet", "export-onnx", mms, str(out), "--overwrite"]) != 0:
         raise RuntimeError("export-onnx failed")

@@ -17,9 +17,9 @@ from tests.peers import coqui_reference as coqui
 from tests.peers.piper_reference import CASES, build_peer, original_checkpoint, original_config
 
 from vits_adapters import LoadReport, Voice, from_pretrained
-from vits_adapters.checkpoint import read_checkpoint
-from vits_adapters.demo import TEXT_SETTINGS, build_random_generator
-from vits_adapters.weight_norm import fold_weight_norm, parse_weight_key, unfold_weight_norm, weight_keys
+from vits_adapters.io.checkpoint import read_checkpoint
+from vits_adapters.cli.demo import TEXT_SETTINGS, build_random_generator
+from vits_adapters.weightnorm.tensors import fold_weight_norm, parse_weight_key, unfold_weight_norm, weight_keys
 
 
 FORMATS = ("vits-original", "transformers", "piper", "coqui", "vits-adapters")

@@ -52,7 +52,7 @@ from vits_adapters import (
     VitsAdapterError,
     from_pretrained,
 )
-from vits_adapters.vits_tokenizer import RomanizationRequiredError
+from vits_adapters.text.vits_tokenizer import RomanizationRequiredError
 
 
 def _poison(value: float) -> Callable[[dict[str, torch.Tensor]], None]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from vits_adapters.weight_norm import fold_weight_norm, group_weight_keys, weight_keys
+from vits_adapters.weightnorm.tensors import fold_weight_norm, group_weight_keys, weight_keys
 
 
 def load_original(folder: Path) -> dict:

@@ -13,7 +13,7 @@ from tests.peers.coqui_reference import CASES as COQUI_CASES
 from tests.peers.coqui_reference import build_coqui, coqui_checkpoint
 
 from vits_adapters import AmbiguousConfigError, InvalidInputError, from_pretrained
-from vits_adapters.demo import _in_memory_voice, build_random_generator
+from vits_adapters.cli.demo import _in_memory_voice, build_random_generator
 
 
 def test_a_178_symbol_vocabulary_implies_the_original_table_only_in_the_original_layout(tmp_path):

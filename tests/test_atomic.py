@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vits_adapters.atomic import atomic_write
+from vits_adapters.io.atomic import atomic_write
 
 
 class Boom(RuntimeError):

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import vits_adapters.audio as audio_module
-import vits_adapters.export as export_module
+import vits_adapters.audio.waveform as audio_module
+import vits_adapters.formats.writer as export_module
 from vits_adapters import Audio, from_pretrained
-from vits_adapters.atomic import atomic_write_files
-from vits_adapters.cli import main
+from vits_adapters.io.atomic import atomic_write_files
+from vits_adapters.cli.entry import main
 
 FORMATS = ["vits-adapters", "vits-original", "transformers", "piper"]
 

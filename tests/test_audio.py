@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vits_adapters.audio import Audio, AudioCheck, assert_audible, check_audio
+from vits_adapters.audio.waveform import Audio, AudioCheck, assert_audible, check_audio
 from vits_adapters.errors import InvalidInputError, SilentOutputError, VitsAdapterError
 
 SR = 16_000

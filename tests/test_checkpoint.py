@@ -1,4 +1,4 @@
-"""Tests for vits_adapters.checkpoint: container sniffing, safe pickle loading and clear read errors."""
+"""Tests for vits_adapters.io.checkpoint: container sniffing, safe pickle loading and clear read errors."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vits_adapters.checkpoint import (
+from vits_adapters.io.checkpoint import (
     ALLOWED_PICKLE_GLOBALS,
     RawCheckpoint,
     iter_tensors,

@@ -13,10 +13,10 @@ import soundfile as sf
 import torch
 from safetensors.torch import load_file
 
-from vits_adapters.audio import check_audio
-from vits_adapters.cli import main
-from vits_adapters.demo import build_random_generator
-from vits_adapters.model.hparams import VitsHParams
+from vits_adapters.audio.waveform import check_audio
+from vits_adapters.cli.entry import main
+from vits_adapters.cli.demo import build_random_generator
+from vits_adapters.arch.vits.hparams import VitsHParams
 from vits_adapters.report import LoadReport
 from vits_adapters.voice import Voice
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vits_adapters import cli
-from vits_adapters.cli import EXIT_CODES, EXIT_USAGE, main
+from vits_adapters.cli import entry as cli
+from vits_adapters.cli.entry import EXIT_CODES, EXIT_USAGE, main
 from vits_adapters.errors import (
     CheckpointNotFoundError,
     CheckpointReadError,

@@ -19,9 +19,9 @@ from tests.peers.coqui_reference import CASES as COQUI_CASES
 from tests.peers.coqui_reference import build_coqui, coqui_checkpoint, coqui_config
 
 from vits_adapters import from_pretrained
-from vits_adapters.checkpoint import read_checkpoint
-from vits_adapters.cli import main
-from vits_adapters.weight_norm import group_weight_keys, weight_keys
+from vits_adapters.io.checkpoint import read_checkpoint
+from vits_adapters.cli.entry import main
+from vits_adapters.weightnorm.tensors import group_weight_keys, weight_keys
 
 FORMATS = ["vits-original", "transformers", "piper", "coqui", "vits-adapters"]
 WEIGHTS = {"vits-original": "G_0.pth", "transformers": "model.safetensors", "piper": "generator.ckpt",

@@ -17,7 +17,7 @@ from tests.peers import transformers_reference as hf
 from tests.peers.piper_reference import CASES as PIPER_CASES
 
 from vits_adapters import SpecError, errors, from_pretrained
-from vits_adapters.cli import main
+from vits_adapters.cli.entry import main
 
 UNKNOWN = "use_fancy_thing"
 # What strict=False must record for a field no reader knows (worded for the user: unknown, not read).

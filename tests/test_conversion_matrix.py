@@ -9,8 +9,8 @@ from tests.checkpoint_edits import effective_weights
 from tests.peers.piper_reference import CASES, typical_token_ids
 
 from vits_adapters import from_pretrained
-from vits_adapters.checkpoint import iter_tensors, read_checkpoint
-from vits_adapters.cli import main
+from vits_adapters.io.checkpoint import iter_tensors, read_checkpoint
+from vits_adapters.cli.entry import main
 
 TARGETS = ["vits-original", "transformers", "piper", "vits-adapters"]
 

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from vits_adapters.audio import check_audio
-from vits_adapters.demo import DEMO_HPARAMS, DEMO_REPO_ID, DemoResult, build_random_generator, run_demo
+from vits_adapters.audio.waveform import check_audio
+from vits_adapters.cli.demo import DEMO_HPARAMS, DEMO_REPO_ID, DemoResult, build_random_generator, run_demo
 from vits_adapters.pretrained import from_pretrained
 
 

@@ -1,4 +1,4 @@
-"""Offline tests of vits_adapters.hub against local Hub caches built by vits_adapters.local_hub."""
+"""Offline tests of vits_adapters.hub.fetch against local Hub caches built by vits_adapters.hub.local_cache."""
 
 from __future__ import annotations
 
@@ -19,10 +19,10 @@ from huggingface_hub.utils import (
     RevisionNotFoundError,
 )
 
-from vits_adapters import hub
+from vits_adapters.hub import fetch as hub
 from vits_adapters.errors import CheckpointNotFoundError, VitsAdapterError
-from vits_adapters.hub import fetch_snapshot, is_repo_id, revision_of
-from vits_adapters.local_hub import publish_to_local_cache
+from vits_adapters.hub.fetch import fetch_snapshot, is_repo_id, revision_of
+from vits_adapters.hub.local_cache import publish_to_local_cache
 
 try:  # huggingface_hub >= 1.x detects AI agents from a registry it fetches from the Hub
     from huggingface_hub.utils import _detect_agent
@@ -172,7 +172,7 @@ def test_fetch_uses_hf_hub_cache_when_no_cache_dir(
 def test_fetch_logs_the_snapshot(
     cache: Path, snapshot: Path, caplog: pytest.LogCaptureFixture, no_network: list[str]
 ) -> None:
-    caplog.set_level(logging.INFO, logger="vits_adapters.hub")
+    caplog.set_level(logging.INFO, logger="vits_adapters.hub.fetch")
     fetch_snapshot(REPO, allow_patterns=PATTERNS, cache_dir=cache, local_files_only=True)
     assert f"{REPO}@{snapshot.name[:8]}" in caplog.text
     assert "2 matching file(s)" in caplog.text

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from vits_adapters import CheckpointNotFoundError, InvalidInputError, from_pretrained
-from vits_adapters.cli import main
-from vits_adapters.local_hub import publish_to_local_cache
+from vits_adapters.cli.entry import main
+from vits_adapters.hub.local_cache import publish_to_local_cache
 
 pytestmark = pytest.mark.usefixtures("hub_online")
 

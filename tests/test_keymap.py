@@ -9,9 +9,9 @@ import pytest
 from tests.peers.piper_reference import state_dict_forms
 
 from vits_adapters.errors import KeyMappingError
-from vits_adapters.keymap import invert_rule, map_keys
-from vits_adapters.registry import get_format
-from vits_adapters.spec import DropRule, Reindex, RenameRule
+from vits_adapters.mapping.keymap import invert_rule, map_keys
+from vits_adapters.mapping.registry import get_format
+from vits_adapters.mapping.spec import DropRule, Reindex, RenameRule
 
 
 def rule(pattern: str, template: str, *reindex: Reindex) -> RenameRule:

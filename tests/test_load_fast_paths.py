@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from vits_adapters import CheckpointReadError, from_pretrained
-from vits_adapters.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
-from vits_adapters.load import refuse_non_finite
-from vits_adapters.registry import get_format
+from vits_adapters.cli.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
+from vits_adapters.mapping.load import refuse_non_finite
+from vits_adapters.mapping.registry import get_format
 
 DIMS = get_format("vits-adapters").weight_norm_dims
 
@@ -61,7 +61,7 @@ def test_plain_weights_are_views_of_one_mapping(folder):
 def test_mapped_safetensors_equal_safetensors_own(tmp_path):
     from safetensors.torch import load_file, save_file
 
-    from vits_adapters.safetensors_map import map_safetensors
+    from vits_adapters.io.safetensors_map import map_safetensors
 
     tensors = {
         "f32": torch.randn(3, 5),
@@ -84,7 +84,7 @@ def test_mapped_safetensors_equal_safetensors_own(tmp_path):
 def test_checkpoint_with_a_dtype_torch_cannot_view_falls_back_to_safetensors(tmp_path):
     from safetensors.torch import save_file
 
-    from vits_adapters.safetensors_map import map_safetensors
+    from vits_adapters.io.safetensors_map import map_safetensors
 
     path = tmp_path / "fp8.safetensors"
     save_file({"w": torch.randn(4).to(torch.float8_e4m3fn)}, str(path))
@@ -92,8 +92,8 @@ def test_checkpoint_with_a_dtype_torch_cannot_view_falls_back_to_safetensors(tmp
 
 
 def test_meta_build_without_init_has_the_same_tensors_as_a_normal_build():
-    from vits_adapters.meta_build import meta_device_without_init
-    from vits_adapters.model.vits import VitsGenerator
+    from vits_adapters.arch.meta_build import meta_device_without_init
+    from vits_adapters.arch.vits.generator import VitsGenerator
 
     with meta_device_without_init():
         meta = VitsGenerator(DEMO_HPARAMS, weight_norm="keep", weight_norm_dims=DIMS)
@@ -113,7 +113,7 @@ def _sha256(path) -> str:
 
 @pytest.fixture(scope="module")
 def pth_file(tmp_path_factory):
-    from vits_adapters.export import export_voice
+    from vits_adapters.formats.writer import export_voice
 
     voice = _in_memory_voice(build_random_generator(DEMO_HPARAMS, seed=7), 7)
     (written,) = [p for p in export_voice(voice, tmp_path_factory.mktemp("fast-load-pth"), format="vits",

@@ -7,7 +7,7 @@ import pytest
 from transformers.audio_utils import mel_filter_bank
 
 from vits_adapters.errors import InvalidInputError
-from vits_adapters.logmel import POWER_FLOOR, hz_to_mel, log_mel_spectrogram, mel_filterbank, mel_to_hz
+from vits_adapters.audio.logmel import POWER_FLOOR, hz_to_mel, log_mel_spectrogram, mel_filterbank, mel_to_hz
 
 
 @pytest.mark.parametrize(("sample_rate", "n_fft", "n_mels"), [(16000, 1024, 64), (8000, 256, 40), (22050, 1024, 80)])

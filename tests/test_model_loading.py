@@ -21,7 +21,7 @@ from vits_adapters import (
     load_state_dict,
     weight_layouts,
 )
-from vits_adapters.module_weight_norm import WeightLayout
+from vits_adapters.weightnorm.modules import WeightLayout
 
 from .weight_norm_models import DIMS, MODELS, build, normed_layers, run
 

@@ -26,11 +26,11 @@ from vits_adapters import (
     load_onnx_session,
     run_onnx,
 )
-from vits_adapters.audio import Audio
-from vits_adapters.cli import main
-from vits_adapters.demo import DEMO_HPARAMS, build_random_generator
-from vits_adapters.onnx_export import FORMAT_VERSION, PARITY_ATOL
-from vits_adapters.onnx_synth import onnx_metadata
+from vits_adapters.audio.waveform import Audio
+from vits_adapters.cli.entry import main
+from vits_adapters.cli.demo import DEMO_HPARAMS, build_random_generator
+from vits_adapters.onnx.export import FORMAT_VERSION, PARITY_ATOL
+from vits_adapters.onnx.run import onnx_metadata
 
 # The demo model with a lighter decoder, so each export traces quickly.
 SINGLE_HPARAMS = dataclasses.replace(
@@ -235,7 +235,7 @@ def test_refuses_to_overwrite_and_leaves_the_file(models, exported, tmp_path):
 
 
 def test_failed_verification_writes_nothing(models, tmp_path, monkeypatch):
-    monkeypatch.setattr("vits_adapters.onnx_export.PARITY_ATOL", -1.0)
+    monkeypatch.setattr("vits_adapters.onnx.export.PARITY_ATOL", -1.0)
     with pytest.raises(OnnxExportError, match="differs from PyTorch"):
         export_onnx(models["single"][0], tmp_path / "bad.onnx")
     assert list(tmp_path.iterdir()) == []

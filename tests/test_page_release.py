@@ -9,12 +9,12 @@ import torch
 from safetensors.torch import save_file
 
 from vits_adapters import from_pretrained
-from vits_adapters.checkpoint import read_checkpoint
-from vits_adapters.convert import reconcile_forms, rename_state_dict
-from vits_adapters.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
-from vits_adapters.export import export_voice
-from vits_adapters.page_release import release_pages, storage_ranges
-from vits_adapters.registry import get_format
+from vits_adapters.io.checkpoint import read_checkpoint
+from vits_adapters.mapping.convert import reconcile_forms, rename_state_dict
+from vits_adapters.cli.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
+from vits_adapters.formats.writer import export_voice
+from vits_adapters.io.page_release import release_pages, storage_ranges
+from vits_adapters.mapping.registry import get_format
 
 def _rss_file_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():

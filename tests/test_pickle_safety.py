@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from vits_adapters import CheckpointReadError, from_pretrained
-from vits_adapters.checkpoint import ALLOWED_PICKLE_GLOBALS, read_checkpoint
-from vits_adapters.cli import main
+from vits_adapters.io.checkpoint import ALLOWED_PICKLE_GLOBALS, read_checkpoint
+from vits_adapters.cli.entry import main
 
 
 class _CreatesMarker:

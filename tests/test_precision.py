@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from vits_adapters import InvalidInputError, from_pretrained
-from vits_adapters.cli import main
-from vits_adapters.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
-from vits_adapters.precision import resolve_dtype
+from vits_adapters.cli.entry import main
+from vits_adapters.cli.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
+from vits_adapters.arch.precision import resolve_dtype
 
 TOKENS = [0, 5, 0, 17, 0, 42, 0, 9, 0, 33, 0, 61, 0, 8, 0, 25, 0, 70, 0, 3, 0]
 

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from tests.checkpoint_edits import load_original, save_original
 from tests.peers.piper_reference import CASES, peer_infer, state_dict_forms, typical_token_ids
 
-import vits_adapters.resolve as resolve_module
+import vits_adapters.hub.resolve as resolve_module
 from vits_adapters import (
     CheckpointNotFoundError,
     CheckpointReadError,
@@ -25,8 +25,8 @@ from vits_adapters import (
     StateDictMismatchError,
     from_pretrained,
 )
-from vits_adapters.local_hub import publish_to_local_cache
-from vits_adapters.weight_norm import unfold_weight_norm
+from vits_adapters.hub.local_cache import publish_to_local_cache
+from vits_adapters.weightnorm.tensors import unfold_weight_norm
 
 
 def _wave(voice, ids, speaker=None):

@@ -13,15 +13,15 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm as torch_weight_norm
 
-from vits_adapters.convert import rename_state_dict
+from vits_adapters.mapping.convert import rename_state_dict
 from vits_adapters.errors import KeyMappingError
-from vits_adapters.export import generator_state_dict, to_layout_keys
-from vits_adapters.keymap import invert_rule, map_keys
-from vits_adapters.model.hparams import VitsHParams
-from vits_adapters.model.vits import VitsGenerator
-from vits_adapters.registry import get_format
-from vits_adapters.spec import DropRule, RenameRule
-from vits_adapters.weight_norm import (
+from vits_adapters.formats.writer import generator_state_dict, to_layout_keys
+from vits_adapters.mapping.keymap import invert_rule, map_keys
+from vits_adapters.arch.vits.hparams import VitsHParams
+from vits_adapters.arch.vits.generator import VitsGenerator
+from vits_adapters.mapping.registry import get_format
+from vits_adapters.mapping.spec import DropRule, RenameRule
+from vits_adapters.weightnorm.tensors import (
     FORMS,
     convert_weight_norm,
     fold_weight_norm,

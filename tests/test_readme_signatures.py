@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from vits_adapters import Voice, from_pretrained
-from vits_adapters.cli import build_parser
+from vits_adapters.cli.entry import build_parser
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

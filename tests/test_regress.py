@@ -17,15 +17,15 @@ import yaml
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from vits_adapters.audio import Audio
-from vits_adapters.demo import TEXT_SETTINGS, build_random_generator
+from vits_adapters.audio.waveform import Audio
+from vits_adapters.cli.demo import TEXT_SETTINGS, build_random_generator
 from vits_adapters.errors import ManifestError, SpecError
-from vits_adapters.local_hub import publish_to_local_cache
-from vits_adapters.model.hparams import VitsHParams
+from vits_adapters.hub.local_cache import publish_to_local_cache
+from vits_adapters.arch.vits.hparams import VitsHParams
 from vits_adapters.pretrained import from_pretrained
-from vits_adapters.regress import compare_waveforms, golden_paths, run
-from vits_adapters.regress_manifest import Tolerances, load_manifest, parse_manifest
-from vits_adapters.regress_sidecar import portable_path
+from vits_adapters.regress.runner import compare_waveforms, golden_paths, run
+from vits_adapters.regress.manifest import Tolerances, load_manifest, parse_manifest
+from vits_adapters.regress.sidecar import portable_path
 from vits_adapters.report import LoadReport
 from vits_adapters.voice import Voice
 

@@ -14,13 +14,13 @@ import yaml
 from huggingface_hub.utils import are_progress_bars_disabled
 from matplotlib.image import imread
 
-from vits_adapters import cli
-from vits_adapters.cli import EXIT_REGRESSION, main
-from vits_adapters.demo import build_random_generator
-from vits_adapters.hub import download_progress_bars
-from vits_adapters.regress import golden_paths, run
+from vits_adapters.cli import entry as cli
+from vits_adapters.cli.entry import EXIT_REGRESSION, main
+from vits_adapters.cli.demo import build_random_generator
+from vits_adapters.hub.fetch import download_progress_bars
+from vits_adapters.regress.runner import golden_paths, run
 from vits_adapters.report import LoadReport
-from vits_adapters.spectrogram import PNG_SIGNATURE
+from vits_adapters.audio.spectrogram import PNG_SIGNATURE
 from vits_adapters.voice import Voice
 from tests.test_regress import HPARAMS, TOKENS
 
@@ -196,7 +196,7 @@ def test_regression_progress_bar_shows_when_asked_and_hides_when_quiet(suite, ca
 
 
 def test_cli_regress_bar_follows_quiet(suite, monkeypatch) -> None:
-    from vits_adapters import regress
+    from vits_adapters.regress import runner as regress
 
     shown = []
     real = regress.progress_bar
@@ -287,8 +287,7 @@ def test_batch_convert_of_an_empty_folder_is_an_error(tmp_path, capsys) -> None:
 
 
 def test_batch_convert_progress_bar(checkpoints, tmp_path, capsys, monkeypatch) -> None:
-    from vits_adapters import batch_convert
-
+    from vits_adapters.cli import batch_convert
     shown = []
     real = batch_convert.progress_bar
     monkeypatch.setattr(batch_convert, "progress_bar", lambda items, **kw: shown.append(kw["show"]) or real(items, **kw))

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from vits_adapters.errors import SpecError, UnknownNameError
-from vits_adapters.registry import all_formats, configs_dir, get_format, list_formats
-from vits_adapters.spec import COMPONENTS, parse_adapter, parse_format
+from vits_adapters.mapping.registry import all_formats, configs_dir, get_format, list_formats
+from vits_adapters.mapping.spec import COMPONENTS, parse_adapter, parse_format
 
 
 def test_every_shipped_spec_validates_and_covers_all_components():

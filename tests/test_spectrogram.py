@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vits_adapters import spectrogram
+from vits_adapters.audio import spectrogram
 from vits_adapters.errors import InvalidInputError
-from vits_adapters.spectrogram import log_spectrogram, write_spectrogram_png
+from vits_adapters.audio.spectrogram import log_spectrogram, write_spectrogram_png
 
 SR = 16_000
 

@@ -12,11 +12,11 @@ from safetensors.torch import load_file, save_file
 from tests.checkpoint_edits import load_original, save_original
 
 from vits_adapters import KeyMappingError, StateDictMismatchError, from_pretrained
-from vits_adapters.checkpoint import read_checkpoint
-from vits_adapters.demo import _in_memory_voice
-from vits_adapters.model.vits import VitsGenerator
-from vits_adapters.registry import get_format
-from vits_adapters.weight_norm import fold_weight_norm, unfold_weight_norm
+from vits_adapters.io.checkpoint import read_checkpoint
+from vits_adapters.cli.demo import _in_memory_voice
+from vits_adapters.arch.vits.generator import VitsGenerator
+from vits_adapters.mapping.registry import get_format
+from vits_adapters.weightnorm.tensors import fold_weight_norm, unfold_weight_norm
 
 
 def test_incomplete_pair_is_named_as_stored(single_dir, tmp_path):
@@ -104,7 +104,7 @@ def test_writer_splits_pairs_with_the_target_formats_declared_dim(original_dirs,
 
 def test_generator_has_no_weight_norm_layers_of_its_own():
     """Without declared patterns there is nothing to keep: the layer set is the YAML's, not the model's."""
-    from vits_adapters.demo import DEMO_HPARAMS
+    from vits_adapters.cli.demo import DEMO_HPARAMS
 
     assert VitsGenerator(DEMO_HPARAMS).weight_norm_layer_names() == []
     with pytest.raises(ValueError, match="needs weight_norm_dims"):
@@ -113,7 +113,7 @@ def test_generator_has_no_weight_norm_layers_of_its_own():
 
 def test_rename_rule_errors_name_keys_with_the_files_container_prefix():
     """Piper's keys carry Lightning's 'model_g.' prefix; a rule error names them with it, as the file does."""
-    from vits_adapters.convert import rename_state_dict
+    from vits_adapters.mapping.convert import rename_state_dict
 
     spec = get_format("piper")
     rule = next(r for r in spec.rename_rules if r.pattern.fullmatch("dec.conv_pre.bias"))

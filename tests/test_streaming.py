@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from vits_adapters import InvalidInputError, from_pretrained
-from vits_adapters.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
-from vits_adapters.model.hparams import VitsHParams
-from vits_adapters.model import chunked
-from vits_adapters.model.chunked import budget_chunk_frames, decode_in_chunks, decoder_context_frames
-from vits_adapters.model.hifigan import HiFiGANDecoder
+from vits_adapters.cli.demo import DEMO_HPARAMS, _in_memory_voice, build_random_generator
+from vits_adapters.arch.vits.hparams import VitsHParams
+from vits_adapters.components import chunked
+from vits_adapters.components.chunked import budget_chunk_frames, decode_in_chunks, decoder_context_frames
+from vits_adapters.components.hifigan import HiFiGANDecoder
 
 TOKENS = [0, 5, 0, 17, 0, 42, 0, 9, 0, 33, 0, 61, 0, 8, 0, 25, 0, 70, 0, 3, 0]
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vits_adapters.errors import InvalidInputError, SpecError
-from vits_adapters.text import (
+from vits_adapters.text.frontend import (
     CLEANERS,
     ORIGINAL_VITS_SYMBOLS,
     EncodedText,

@@ -10,8 +10,8 @@ import pytest
 
 import tests.peers.coqui_reference as coqui_reference  # registers TTS without TTS/__init__.py
 from vits_adapters.errors import InvalidInputError, SpecError
-from vits_adapters.piper_phonemes import split_piper_phonemes
-from vits_adapters.text import TextFrontend
+from vits_adapters.text.piper_phonemes import split_piper_phonemes
+from vits_adapters.text.frontend import TextFrontend
 
 coqui_reference.coqui_vits_class()  # imports Coqui's vits module (torchaudio placeholder if needed)
 

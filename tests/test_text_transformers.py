@@ -15,13 +15,13 @@ from transformers import VitsTokenizer
 from transformers.models.vits import tokenization_vits
 
 from vits_adapters.errors import InvalidInputError, SpecError
-from vits_adapters.text import (
+from vits_adapters.text.frontend import (
     ORIGINAL_VITS_SYMBOLS,
     PhonemizerUnavailableError,
     RomanizationRequiredError,
     TextFrontend,
 )
-from vits_adapters.cleaners import _load_phonemize
+from vits_adapters.text.cleaners import _load_phonemize
 
 # An MMS-eng-like vocabulary: "k" at id 0 (MMS's pad token and blank), apostrophe, space, no digits.
 _MMS_ORDER = "k'dcx-ebghiajlmnopqrstuvwf yz_"

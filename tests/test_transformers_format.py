@@ -13,7 +13,7 @@ from tests.peers import piper_reference as piper
 from tests.peers.transformers_reference import CASES, build, run, typical_ids
 
 from vits_adapters import SpecError, from_pretrained
-from vits_adapters.local_hub import publish_to_local_cache
+from vits_adapters.hub.local_cache import publish_to_local_cache
 
 ATOL = 5e-6
 

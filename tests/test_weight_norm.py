@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
 
-import vits_adapters.weight_norm as weight_norm_module
+import vits_adapters.weightnorm.tensors as weight_norm_module
 from vits_adapters.errors import KeyMappingError
-from vits_adapters.weight_norm import (
+from vits_adapters.weightnorm.tensors import (
     FORMS,
     check_weight_norm_dim,
     convert_weight_norm,

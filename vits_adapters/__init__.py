@@ -1,6 +1,6 @@
 """vits-adapters: load any VITS-family checkpoint into one reference generator, prove every weight arrived."""
 
-from .audio import Audio, AudioCheck, assert_audible, check_audio
+from .audio.waveform import Audio, AudioCheck, assert_audible, check_audio
 from .errors import (
     AmbiguousConfigError,
     CheckpointNotFoundError,
@@ -20,12 +20,12 @@ from .errors import (
     UnknownNameError,
     VitsAdapterError,
 )
-from .model.hparams import VitsHParams
-from .model.vits import VitsGenerator
-from .model_loading import load_state_dict
-from .module_weight_norm import apply_weight_norm, fold_weight_norm, weight_layouts
-from .onnx_export import export_onnx
-from .onnx_synth import load_onnx_session, run_onnx
+from .arch.vits.hparams import VitsHParams
+from .arch.vits.generator import VitsGenerator
+from .weightnorm.load_state_dict import load_state_dict
+from .weightnorm.modules import apply_weight_norm, fold_weight_norm, weight_layouts
+from .onnx.export import export_onnx
+from .onnx.run import load_onnx_session, run_onnx
 from .pretrained import from_pretrained
 from .report import LoadReport, TensorRecord
 from .voice import Voice

@@ -11,22 +11,22 @@ from typing import Any
 
 import torch
 
-from .checkpoint import read_checkpoint
-from .config_info import ConfigInfo
-from .config_readers import read_config, read_json
-from .convert import RenamedStateDict, check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
-from .detect import detect_format
+from .io.checkpoint import read_checkpoint
+from .mapping.config_info import ConfigInfo
+from .formats.config_readers import read_config, read_json
+from .mapping.convert import RenamedStateDict, check_unmapped, drop_targets, form_counts, reconcile_forms, rename_state_dict
+from .mapping.detect import detect_format
 from .errors import InvalidInputError, StateDictMismatchError
-from .load import load_converted, refuse_non_finite
-from .meta_build import meta_device_without_init
-from .model.vits import WEIGHT_NORM_MODES, VitsGenerator
-from .page_release import release_pages
-from .precision import cast_decoder, resolve_dtype
-from .registry import all_formats, get_format
+from .mapping.load import load_converted, refuse_non_finite
+from .arch.meta_build import meta_device_without_init
+from .arch.vits.generator import WEIGHT_NORM_MODES, VitsGenerator
+from .io.page_release import release_pages
+from .arch.precision import cast_decoder, resolve_dtype
+from .mapping.registry import all_formats, get_format
 from .report import LoadReport
-from .resolve import find_config, resolve_source
-from .shape_inference import resolve_hparams
-from .spec import UNDECLARED, FormatSpec, declared_dim
+from .hub.resolve import find_config, resolve_source
+from .arch.vits.shape_inference import resolve_hparams
+from .mapping.spec import UNDECLARED, FormatSpec, declared_dim
 from .voice import Voice
 
 logger = logging.getLogger(__name__)

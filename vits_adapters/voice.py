@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 
-from .audio import Audio, assert_audible
+from .audio.waveform import Audio, assert_audible
 from .errors import InvalidInputError, SpeakerEmbeddingRequiredError
-from .model.hparams import VitsHParams
-from .model.vits import InferenceStages, VitsGenerator
+from .arch.vits.hparams import VitsHParams
+from .arch.vits.generator import InferenceStages, VitsGenerator
 from .report import LoadReport
-from .model.chunked import DEFAULT_CHUNK_FRAMES, decode_in_chunks, decoder_context_frames
-from .text import ORIGINAL_VITS_SYMBOLS, TextFrontend
+from .components.chunked import DEFAULT_CHUNK_FRAMES, decode_in_chunks, decoder_context_frames
+from .text.frontend import ORIGINAL_VITS_SYMBOLS, TextFrontend
 
 
 def _frontend(
@@ -294,6 +294,6 @@ class Voice:
         transformers, and for ours whatever the generator holds (plain when folded, g/v pairs in keep mode), so a
         voice loaded with ``weight_norm="keep"`` converts without recomposing any weight.
         """
-        from .export import export_voice
+        from .formats.writer import export_voice
 
         return export_voice(self, Path(directory), format=format, weight_norm=weight_norm, overwrite=overwrite)

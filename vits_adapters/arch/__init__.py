@@ -1,0 +1,1 @@
+"""Architectures: a family's hyperparameters, generator and shape inference, composed from components."""

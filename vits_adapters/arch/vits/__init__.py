@@ -1,0 +1,1 @@
+"""The VITS architecture: hyperparameters, the reference generator, and hyperparameters read from tensor shapes."""

@@ -1,0 +1,1 @@
+"""Waveforms (checks, WAV files), spectrograms and log-mel features."""

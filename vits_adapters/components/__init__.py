@@ -1,0 +1,1 @@
+"""The generator's parts: text encoder, duration predictors, flows, posterior encoder, HiFi-GAN decoder."""

@@ -1,0 +1,1 @@
+"""Where a checkpoint comes from: the Hugging Face Hub, local Hub caches, and resolving a source to files."""

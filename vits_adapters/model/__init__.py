@@ -1,1 +1,0 @@
-"""The reference VITS generator and its building blocks."""

@@ -1,0 +1,1 @@
+"""Text front-ends: symbol tables, cleaners, and each ecosystem's tokenizer settings."""
