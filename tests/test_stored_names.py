@@ -120,3 +120,17 @@ def test_rename_rule_errors_name_keys_with_the_files_container_prefix():
     twice = replace(spec, components=(replace(spec.components[0], rename=(rule, rule)),))
     with pytest.raises(KeyMappingError, match=r"\n  model_g\.dec\.conv_pre\.bias \(matches "):
         rename_state_dict({"model_g.dec.conv_pre.bias": torch.zeros(1)}, twice)
+
+
+def test_a_tensor_no_rule_can_name_is_marked_as_a_reference_name():
+    """When the format's rules cannot be inverted, an absent tensor is not passed off as the file's own name."""
+    from vits_adapters.mapping.spec import parse_rename_rules
+    from vits_adapters.mapping.stored_names import StoredNames
+
+    spec = get_format("piper")
+    opaque = parse_rename_rules({r"dec\.conv_pre\..+": "decoder.conv_pre.bias"})  # '.+' outside a group: not invertible
+    names = StoredNames({}, replace(spec, components=(replace(spec.components[0], rename=opaque),)))
+    assert names("decoder.conv_pre.bias") == (
+        "decoder.conv_pre.bias (reference name: no rule of format 'piper' names it in the file)"
+    )
+    assert StoredNames({}, spec)("decoder.conv_pre.bias") == "model_g.dec.conv_pre.bias (reference: decoder.conv_pre.bias)"

@@ -129,11 +129,11 @@ def default_weight_norm(voice: Voice, format: str) -> str:
     """The weight-norm form ``format`` is written in when the caller does not choose one."""
     format = FORMAT_ALIASES.get(format, format)
     default = LAYOUTS[format].default_weight_norm
-    if default == "as-held":
-        held = len(voice.generator.weight_norm_layer_names()) if voice.generator.weight_norm == "keep" else 0
-        declared = get_format(format).weight_norm_rules
-        layers = sum(declared_dim(declared, name) is not UNDECLARED for name, _ in voice.generator.named_modules())
-        return "plain" if not held else "parametrized" if held == layers else "as-held"
+    if default == "as-held":  # named by the one form the declared layers are held in, if they share one
+        rules = get_format(format).weight_norm_rules
+        layers = group_weight_keys(voice.generator.state_dict()).items()
+        held = {form for name, form in layers if declared_dim(rules, name) is not UNDECLARED}
+        return held.pop() if len(held) == 1 else "plain" if not held else "as-held"
     return default
 
 

@@ -26,10 +26,12 @@ class StoredNames:
 
     @cached_property
     def _inverse(self) -> tuple[RenameRule, ...] | None:
+        # Naming happens while an error is being reported: rules that cannot be inverted must not replace that
+        # error with their own, so an absent tensor is then marked as unnamed (see __call__) instead.
         try:
             return tuple(invert_rule(rule) for rule in self.spec.rename_rules)
         except KeyMappingError:
-            return None  # a rule that cannot be inverted: absent tensors keep their reference names
+            return None
 
     @cached_property
     def _file_form(self) -> str:
@@ -37,8 +39,8 @@ class StoredNames:
         stored = Counter(f for layer, f in self.forms.items() if declared_dim(rules, layer) is not UNDECLARED)
         return stored.most_common(1)[0][0] if stored else "plain"
 
-    def stored(self, key: str) -> str:
-        """The key as the file stores it, or as the format expects it when the file lacks it."""
+    def stored(self, key: str) -> str | None:
+        """The key as the file stores it, or as the format expects it when the file lacks it (None: no rule says)."""
         if key in self.origins:
             return self.origins[key]
         candidates = [key]
@@ -51,15 +53,18 @@ class StoredNames:
             else:
                 candidates = [weight_keys(layer, stored_form)[weight_keys(layer, form).index(key)]]  # g <-> g
         if self._inverse is None:
-            return " and ".join(candidates)
+            return None
         try:
             mapping = map_keys(candidates, self._inverse, context=list(self.origins) + candidates)
-        except KeyMappingError:
-            return " and ".join(candidates)
+        except KeyMappingError:  # as in _inverse: the error being reported comes first
+            return None
+        if any(c not in mapping.renamed for c in candidates):
+            return None
         prefix = self.spec.container.strip_prefix
-        names = [prefix + mapping.renamed[c][0] if c in mapping.renamed else c for c in candidates]
-        return " and ".join(names)
+        return " and ".join(prefix + mapping.renamed[c][0] for c in candidates)
 
     def __call__(self, key: str) -> str:
         stored = self.stored(key)
+        if stored is None:
+            return f"{key} (reference name: no rule of format '{self.spec.name}' names it in the file)"
         return key if stored == key else f"{stored} (reference: {key})"
